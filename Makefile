@@ -1,0 +1,33 @@
+# fleetc developer tasks. `make setup` once on a fresh machine, `make check` is what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup check lint typecheck test schema goldens bench
+
+setup:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+check: lint typecheck test
+
+lint:
+	$(BIN)/ruff check compiler tests bench
+	$(BIN)/ruff format --check compiler tests bench
+
+typecheck:
+	$(BIN)/mypy
+
+test:
+	$(BIN)/pytest -q
+
+# Regenerate committed artefacts; review the diff before committing.
+schema:
+	$(BIN)/fleetc schema > schemas/fleet.schema.json
+
+goldens:
+	FLEETC_UPDATE_GOLDENS=1 $(BIN)/pytest -q tests/test_goldens.py
+
+bench:
+	$(BIN)/python bench/run.py

@@ -1,0 +1,5 @@
+"""`python -m compiler` is `fleetc`."""
+
+from compiler.cli import run
+
+run()

@@ -1,0 +1,1 @@
+"""One module per `fleetc` command; each exports `add_arguments(parser)` and `run(args)`."""

@@ -1,0 +1,132 @@
+"""The one diagnostic type every stage speaks, and the collector that owns the exit code.
+
+A stage never raises for bad input: it appends to a `Diagnostics` collection and returns what
+it could. `FleetError` exists only to stop a stage early when nothing after it can make sense
+(for example the file is not YAML at all); it carries the diagnostics collected so far.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that `max()` gives the worst."""
+
+    NOTE = 0
+    WARNING = 1
+    ERROR = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A 1-based place in a source file. Column 0 means the whole line."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Related:
+    """A second place that explains a diagnostic ("first defined here")."""
+
+    position: Position
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: a stable code, a message at a position, related places and a hint.
+
+    `path` is the data path in the document (``spec.clusters[2].podCIDRs[0]``) for tools that
+    want it; people read the position.
+    """
+
+    code: str
+    message: str
+    position: Position | None
+    severity: Severity = Severity.ERROR
+    related: tuple[Related, ...] = ()
+    hint: str | None = None
+    path: str | None = None
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        pos = self.position
+        if pos is None:
+            return ("", 0, 0, self.code, self.message)
+        return (pos.file, pos.line, pos.column, self.code, self.message)
+
+
+@dataclass
+class Diagnostics:
+    """Collects diagnostics from every stage; sorted and de-duplicated when read."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.items.extend(diagnostics)
+
+    def error(
+        self,
+        code: str,
+        message: str,
+        position: Position | None,
+        *,
+        hint: str | None = None,
+        related: Iterable[Related] = (),
+        path: str | None = None,
+    ) -> None:
+        self.add(Diagnostic(code, message, position, Severity.ERROR, tuple(related), hint, path))
+
+    def warning(
+        self,
+        code: str,
+        message: str,
+        position: Position | None,
+        *,
+        hint: str | None = None,
+        related: Iterable[Related] = (),
+        path: str | None = None,
+    ) -> None:
+        self.add(Diagnostic(code, message, position, Severity.WARNING, tuple(related), hint, path))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        seen: set[tuple[object, ...]] = set()
+        out: list[Diagnostic] = []
+        for d in sorted(self.items, key=Diagnostic.sort_key):
+            key = (d.code, d.message, d.position, d.severity)
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
+        return out
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.sorted())
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class FleetError(Exception):
+    """Raised to stop a pipeline early; carries everything found so far."""
+
+    def __init__(self, diagnostics: Diagnostics) -> None:
+        super().__init__(f"{len(diagnostics)} diagnostic(s)")
+        self.diagnostics = diagnostics

@@ -1,0 +1,365 @@
+"""Read fleet.yaml: bytes -> positioned tree, refusing hostile input before it can cost anything.
+
+We compose the tree ourselves from libyaml's event stream (ruamel.yaml's C parser) instead of
+using a constructor, because that is the one place where every limit can be enforced in a
+single, non-recursive pass: input size, nesting depth, node count after alias expansion,
+duplicate keys, merge keys, and YAML 1.2 scalar resolution (``no`` and ``on`` stay strings).
+Aliases share the anchored object rather than copying it, and the size they would add when
+expanded is counted, so a "billion laughs" document is refused before anything walks it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from compiler.diagnostics import Diagnostics, FleetError, Position, Related
+from compiler.load.document import Document, MappingPositions, SequencePositions, Source
+
+MAX_BYTES = 32 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 2_000_000
+MAX_SCALAR = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = MAX_BYTES
+    max_depth: int = MAX_DEPTH
+    max_nodes: int = MAX_NODES
+    max_scalar: int = MAX_SCALAR
+
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+
+def resolve_plain(value: str) -> Any:
+    """YAML 1.2 core schema for plain (unquoted, untagged) scalars."""
+    if _NULL.match(value):
+        return None
+    if value in _BOOL:
+        return _BOOL[value]
+    if _INT.match(value):
+        return int(value)
+    if _OCT.match(value):
+        return int(value[2:], 8)
+    if _HEX.match(value):
+        return int(value[2:], 16)
+    if _FLOAT.match(value):
+        return float(value)
+    if _INF.match(value):
+        return float("-inf") if value.startswith("-") else float("inf")
+    if _NAN.match(value):
+        return float("nan")
+    return value
+
+
+_TAGGED = {
+    "tag:yaml.org,2002:str": str,
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": float,
+}
+
+
+class _Frame:
+    """A container being built: its value, positions and (for mappings) the pending key."""
+
+    __slots__ = ("anchor", "info", "key", "key_at", "merge", "size", "start", "value")
+
+    def __init__(
+        self,
+        value: Any,
+        info: MappingPositions | SequencePositions,
+        anchor: str | None,
+        start: tuple[int, int],
+    ):
+        self.value = value
+        self.start = start
+        self.info = info
+        self.anchor = anchor
+        self.key: Any = _NO_KEY
+        self.key_at: tuple[int, int] = (0, 0)
+        self.size = 1
+        self.merge: list[tuple[dict[Any, Any], MappingPositions]] = []
+
+
+_NO_KEY = object()
+
+
+def _at(mark: Any) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1)
+
+
+def load(data: bytes, name: str, limits: Limits = Limits()) -> Document:
+    """Parse `data` into a Document, or raise FleetError with every problem found."""
+    diags = Diagnostics()
+
+    def fail(code: str, message: str, at: tuple[int, int], hint: str | None = None) -> FleetError:
+        diags.error(code, message, Position(name, at[0], at[1]), hint=hint)
+        return FleetError(diags)
+
+    if len(data) > limits.max_bytes:
+        raise fail(
+            "load-too-large",
+            f"input is {len(data)} bytes; the limit is {limits.max_bytes}",
+            (1, 1),
+        )
+    text = _decode(data, name, diags)
+    source = Source(name, text)
+    _check_characters(text, name, diags)
+    if diags.has_errors:
+        raise FleetError(diags)
+    if not text.strip() or all(
+        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+    ):
+        raise fail("load-empty", "the file is empty; expected a Fleet document", (1, 1))
+
+    try:
+        root, root_at, positions = _compose(text, name, limits, diags)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) if isinstance(exc, MarkedYAMLError) else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        at = _at(mark) if mark is not None else (1, 1)
+        raise fail("yaml-syntax", f"YAML syntax error: {problem}", at) from None
+    except RecursionError:  # pragma: no cover - depth is limited before Python recursion
+        raise fail("load-too-deep", "nesting is too deep", (1, 1)) from None
+    if diags.has_errors:
+        raise FleetError(diags)
+    if not isinstance(root, dict):
+        kind = "a list" if isinstance(root, list) else "a scalar"
+        raise fail(
+            "load-not-mapping",
+            f"the top level is {kind}; a Fleet document is a mapping",
+            root_at,
+            hint="start with 'apiVersion: fleetc.dev/v1alpha1' and 'kind: Fleet'",
+        )
+    return Document(source, root, root_at, positions)
+
+
+def _decode(data: bytes, name: str, diags: Diagnostics) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        diags.error(
+            "load-encoding",
+            f"invalid UTF-8 (byte 0x{data[exc.start]:02x})",
+            Position(name, line, column),
+            hint="fleet.yaml must be UTF-8 text",
+        )
+        return ""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _check_characters(text: str, name: str, diags: Diagnostics) -> None:
+    """Tabs in indentation and control characters, reported where they are."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        control = _CONTROL.search(line)
+        if control:
+            diags.error(
+                "load-control-char",
+                f"control character U+{ord(control.group()):04X} is not allowed",
+                Position(name, number, control.start() + 1),
+            )
+            continue
+        indent = len(line) - len(line.lstrip(" \t"))
+        if "\t" in line[:indent] and line.strip():
+            diags.error(
+                "yaml-tab",
+                "tab character in indentation; YAML indents with spaces",
+                Position(name, number, line.index("\t") + 1),
+                hint="replace the tab with spaces",
+            )
+    if len(diags) > 20:  # a binary file: one message says it
+        first = diags.items[0]
+        diags.items[:] = [first]
+
+
+def _compose(
+    text: str, name: str, limits: Limits, diags: Diagnostics
+) -> tuple[Any, tuple[int, int], dict[int, MappingPositions | SequencePositions]]:
+    yaml = YAML(typ="safe", pure=False)
+    positions: dict[int, MappingPositions | SequencePositions] = {}
+    anchors: dict[str, tuple[Any, int]] = {}
+    stack: list[_Frame] = []
+    root: Any = None
+    root_at = (1, 1)
+    documents = 0
+    total = 0
+
+    def pos(at: tuple[int, int]) -> Position:
+        return Position(name, at[0], at[1])
+
+    def add(value: Any, at: tuple[int, int], size: int, plain_key: bool) -> None:
+        """Attach a finished node to the container on top of the stack (or make it the root)."""
+        nonlocal root, root_at
+        if not stack:
+            root, root_at = value, at
+            return
+        top = stack[-1]
+        top.size += size
+        if isinstance(top.value, list):
+            assert isinstance(top.info, SequencePositions)
+            top.value.append(value)
+            top.info.items.append(at)
+            return
+        assert isinstance(top.info, MappingPositions)
+        if top.key is _NO_KEY:
+            if isinstance(value, dict | list):
+                diags.error("yaml-complex-key", "mapping keys must be scalars", pos(at))
+                value = f"<complex key {at[0]}:{at[1]}>"
+            top.key, top.key_at = value, at
+            if plain_key and value == "<<":
+                top.key = _MERGE
+            return
+        key, key_at = top.key, top.key_at
+        top.key = _NO_KEY
+        if key is _MERGE:
+            sources = value if isinstance(value, list) else [value]
+            for src in sources:
+                info = positions.get(id(src))
+                if not isinstance(src, dict) or not isinstance(info, MappingPositions):
+                    diags.error("yaml-merge", "'<<' merges only mappings", pos(at))
+                    continue
+                top.merge.append((src, info))
+            return
+        if key in top.value:
+            first = top.info.keys[key][0]
+            diags.error(
+                "yaml-duplicate-key",
+                f"duplicate key {key!r}",
+                pos(key_at),
+                related=[Related(pos(first), "first defined here")],
+            )
+            return
+        top.value[key] = value
+        top.info.keys[key] = (key_at, at)
+
+    for event in yaml.parse(text):
+        kind = type(event).__name__
+        if kind == "DocumentStartEvent":
+            documents += 1
+            if documents > 1:
+                diags.error(
+                    "yaml-multiple-documents",
+                    "several YAML documents; fleet.yaml holds exactly one",
+                    pos(_at(event.start_mark)),
+                    hint="remove the '---' separator and everything after it",
+                )
+                break
+            continue
+        if kind in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
+            continue
+        at = _at(event.start_mark)
+        if kind == "ScalarEvent":
+            value = _scalar(event, at, pos, diags, limits)
+            total += 1
+            is_plain_key = bool(event.implicit[0]) and event.style in (None, "")
+            if event.anchor:
+                anchors[event.anchor] = (value, 1)
+            add(value, at, 1, is_plain_key)
+        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
+            if len(stack) >= limits.max_depth:
+                diags.error(
+                    "load-too-deep",
+                    f"nesting deeper than {limits.max_depth} levels",
+                    pos(at),
+                )
+                break
+            total += 1
+            if kind == "MappingStartEvent":
+                frame = _Frame({}, MappingPositions(at), event.anchor, at)
+            else:
+                frame = _Frame([], SequencePositions(at), event.anchor, at)
+            positions[id(frame.value)] = frame.info
+            stack.append(frame)
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            frame = stack.pop()
+            if frame.merge:
+                _apply_merge(frame)
+            if frame.anchor:
+                anchors[frame.anchor] = (frame.value, frame.size)
+            add(frame.value, frame.start, frame.size, False)
+        elif kind == "AliasEvent":
+            if event.anchor not in anchors:
+                diags.error("yaml-alias", f"unknown alias *{event.anchor}", pos(at))
+                break
+            value, size = anchors[event.anchor]
+            if any(f.value is value for f in stack):
+                diags.error("yaml-alias", f"alias *{event.anchor} refers to itself", pos(at))
+                break
+            total += size
+            add(value, at, size, False)
+        if total > limits.max_nodes:
+            diags.error(
+                "load-too-many-nodes",
+                f"the document expands to more than {limits.max_nodes} nodes"
+                " (aliases are counted each time they are used)",
+                pos(at),
+                hint="an alias bomb, or a fleet far beyond any supported size",
+            )
+            break
+        if diags.has_errors and len(diags) >= 50:
+            break
+    return root, root_at, positions
+
+
+_MERGE = object()
+
+
+def _apply_merge(frame: _Frame) -> None:
+    assert isinstance(frame.value, dict) and isinstance(frame.info, MappingPositions)
+    for src, info in frame.merge:
+        for key, value in src.items():
+            if key not in frame.value:
+                frame.value[key] = value
+                frame.info.keys[key] = info.keys[key]
+                frame.size += 1
+
+
+def _scalar(
+    event: Any,
+    at: tuple[int, int],
+    pos: Any,
+    diags: Diagnostics,
+    limits: Limits,
+) -> Any:
+    raw: str = event.value
+    if len(raw) > limits.max_scalar:
+        diags.error(
+            "load-scalar-too-large",
+            f"a value of {len(raw)} characters; the limit is {limits.max_scalar}",
+            pos(at),
+        )
+        return ""
+    tag = event.tag
+    if tag and tag != "!":
+        convert = _TAGGED.get(tag)
+        if convert is None:
+            diags.error("yaml-tag", f"unsupported tag {tag}", pos(at))
+            return raw
+        try:
+            return convert(raw)
+        except ValueError:
+            diags.error("yaml-tag", f"{raw!r} is not a valid {tag.rsplit(':', 1)[-1]}", pos(at))
+            return raw
+    if event.implicit[0] and event.style in (None, ""):
+        return resolve_plain(raw)
+    return raw

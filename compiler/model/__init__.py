@@ -1,0 +1,180 @@
+"""Stage 2, model: the positioned tree -> a validated `Fleet`, every error at its value."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from compiler.diagnostics import Diagnostics
+from compiler.load import Document, format_path
+from compiler.model.fleet import API_VERSION, KIND, Cluster, Fleet, Policy, Service
+from compiler.model.types import PortRange, version_tuple
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "Cluster",
+    "Fleet",
+    "Policy",
+    "PortRange",
+    "Service",
+    "parse",
+    "version_tuple",
+]
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "float_type": "a number",
+}
+
+
+def parse(doc: Document, diags: Diagnostics) -> Fleet | None:
+    """Validate the document against the model; on failure add diagnostics and return None."""
+    try:
+        return Fleet.model_validate(doc.data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            _report(doc, error, diags)
+        return None
+
+
+def _data_path(doc: Document, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+    """Drop pydantic's union tags from `loc`; report whether the last item exists in the data."""
+    node: Any = doc.data
+    path: list[Any] = []
+    for i, item in enumerate(loc):
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+            path.append(item)
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+            path.append(item)
+        elif i == len(loc) - 1:
+            path.append(item)
+            return tuple(path), False
+        # anything else is a union tag or validator name: skip it
+    return tuple(path), True
+
+
+def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
+    kind: str = error["type"]
+    loc, exists = _data_path(doc, tuple(error["loc"]))
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    hint: str | None = ctx.get("hint") or None
+    where = format_path(loc)
+    if kind == "missing":
+        parent = loc[:-1]
+        position = doc.key_position(parent) if parent else doc.position(())
+        message = f"missing required field {loc[-1]!r}" + (f" in {format_path(parent)}" if parent else "")
+        code = "model-missing"
+    elif kind == "extra_forbidden":
+        position = doc.key_position(loc)
+        message = f"unknown field {loc[-1]!r}"
+        hint = hint or _did_you_mean_field(error, loc)
+        code = "model-unknown-field"
+    else:
+        position = doc.position(loc) if exists else doc.key_position(loc)
+        message = str(error["msg"])
+        code = "model-" + kind.replace("_", "-")
+        if kind in _TYPE_NAMES:
+            message = f"expected {_TYPE_NAMES[kind]}, got {_describe(value)}"
+            if kind == "string_type" and isinstance(value, int | float | bool):
+                token = _source_token(doc, position.line, position.column)
+                if len(loc) >= 2 and loc[-2] == "ports":
+                    hint = hint or f"write {token}/TCP (or /UDP, /SCTP)"
+                else:
+                    hint = hint or f'quote it: "{token}"'
+        elif kind == "literal_error":
+            message = f"{_describe(value)} is not one of {ctx.get('expected')}"
+            code = "model-enum"
+            if isinstance(value, str):
+                from compiler.validate.names import did_you_mean
+
+                expected = str(ctx.get("expected", ""))
+                hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) or hint
+        elif kind.startswith("value_error"):
+            message = message.removeprefix("Value error, ")
+        if where and not message.startswith(where):
+            message = f"{where}: {message}"
+    diags.error(code, message, position, hint=hint or None, path=where or None)
+
+
+def _source_token(doc: Document, line: int, column: int) -> str:
+    """The scalar as written in the file (``1.20``, not the float 1.2)."""
+    text = doc.source.line(line)[column - 1 :]
+    match = re.match(r"[^\s,\]}#]+", text)
+    return match.group() if match else ""
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return _yaml_scalar(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _did_you_mean_field(error: Any, loc: tuple[Any, ...]) -> str | None:
+    from compiler.validate.names import did_you_mean
+
+    field = str(loc[-1])
+    known = _known_fields(loc)
+    return did_you_mean(field, known)
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The field names the model allows at the parent of `loc`, for "did you mean"."""
+    from pydantic import BaseModel
+
+    model: Any = Fleet
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        field = None
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, info in model.model_fields.items():
+                if (info.alias or name) == item:
+                    field = info
+                    break
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [info.alias or name for name, info in model.model_fields.items()]
+    return []
+
+
+def _model_of(annotation: Any) -> Any:
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,204 @@
+"""Constrained scalar types of fleet.yaml: names, CIDRs, ports, versions.
+
+Each is a plain ``str`` (or ``int``) after validation, so the JSON Schema stays simple and the
+data stays what the user wrote. Errors are `PydanticCustomError`s whose context may carry a
+``hint``; the model stage turns that into the diagnostic's hint.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
+
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+CLUSTER_NAME = r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+PORT_SPEC = r"^([0-9]{1,5})(-([0-9]{1,5}))?/(TCP|UDP|SCTP|ANY)$"
+VERSION = r"^1\.[0-9]{1,2}$"
+
+_DNS1123 = re.compile(DNS1123_LABEL)
+_CLUSTER = re.compile(CLUSTER_NAME)
+_PORT = re.compile(PORT_SPEC)
+_LABEL_KEY = re.compile(LABEL_KEY)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
+
+
+def _dns1123(value: str) -> str:
+    if len(value) > 63 or not _DNS1123.match(value):
+        raise PydanticCustomError(
+            "dns1123",
+            "{value} is not a DNS-1123 label (lower-case letters, digits and '-',"
+            " starting and ending with a letter or digit, at most 63 characters)",
+            {"value": repr(value), "hint": _dns_hint(value)},
+        )
+    return value
+
+
+def _dns_hint(value: str) -> str:
+    fixed = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63].strip("-")
+    return f"try {fixed!r}" if fixed and fixed != value else ""
+
+
+def _cluster_name(value: str) -> str:
+    if value == "default":
+        raise PydanticCustomError(
+            "cluster_name", "'default' is reserved by Cilium and cannot name a cluster", {}
+        )
+    if len(value) > 32 or not _CLUSTER.match(value):
+        raise PydanticCustomError(
+            "cluster_name",
+            "{value} is not a valid cluster name (at most 32 lower-case letters, digits"
+            " and '-', starting and ending with a letter or digit)",
+            {"value": repr(value), "hint": _dns_hint(value)[:40]},
+        )
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise PydanticCustomError(
+            "cidr", "{value} is not a CIDR such as 10.1.0.0/16 or fd00:1::/64", {"value": repr(value)}
+        ) from None
+    if "/" not in value:
+        raise PydanticCustomError(
+            "cidr",
+            "{value} has no prefix length",
+            {"value": repr(value), "hint": f"write {net}"},
+        )
+    if str(net) != value:
+        if net.network_address != ipaddress.ip_network(value.split("/")[0]).network_address:
+            raise PydanticCustomError(
+                "cidr_host_bits",
+                "{value} has host bits set",
+                {"value": repr(value), "hint": f"did you mean {net}?"},
+            )
+        raise PydanticCustomError(
+            "cidr_canonical",
+            "{value} is not in canonical form",
+            {"value": repr(value), "hint": f"write {net}"},
+        )
+    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
+        raise PydanticCustomError(
+            "cidr", "{value} is an IPv4-mapped IPv6 range; write the IPv4 CIDR", {"value": repr(value)}
+        )
+    if net.prefixlen == 0:
+        raise PydanticCustomError(
+            "cidr", "{value} covers every address; a cluster range cannot", {"value": repr(value)}
+        )
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        raise PydanticCustomError("ip", "{value} is not an IP address", {"value": repr(value)}) from None
+    if str(addr) != value:
+        raise PydanticCustomError(
+            "ip", "{value} is not in canonical form", {"value": repr(value), "hint": f"write {addr}"}
+        )
+    return value
+
+
+def _port_spec(value: str) -> str:
+    match = _PORT.match(value)
+    if not match:
+        raise PydanticCustomError(
+            "port_spec",
+            "{value} is not a port such as 443/TCP, 53/UDP or 8000-8100/TCP",
+            {"value": repr(value), "hint": _port_hint(value)},
+        )
+    low = int(match.group(1))
+    high = int(match.group(3)) if match.group(3) else low
+    if not 1 <= low <= 65535 or not 1 <= high <= 65535:
+        raise PydanticCustomError(
+            "port_spec", "port {value} is out of range 1-65535", {"value": repr(value)}
+        )
+    if high < low:
+        raise PydanticCustomError(
+            "port_spec",
+            "port range {value} ends before it starts",
+            {"value": repr(value), "hint": f"write {high}-{low}/{match.group(4)}"},
+        )
+    return value
+
+
+def _port_hint(value: str) -> str:
+    if re.fullmatch(r"[0-9]+(-[0-9]+)?", value):
+        return f"add the protocol: {value}/TCP"
+    match = re.fullmatch(r"([0-9]+(?:-[0-9]+)?)/(tcp|udp|sctp|any)", value)
+    if match:
+        return f"protocols are upper case: {match.group(1)}/{match.group(2).upper()}"
+    return ""
+
+
+def _label_key(value: str) -> str:
+    name = value.rsplit("/", 1)[-1]
+    if len(name) > 63 or len(value) > 317 or not _LABEL_KEY.match(value):
+        raise PydanticCustomError(
+            "label_key", "{value} is not a valid Kubernetes label key", {"value": repr(value)}
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise PydanticCustomError(
+            "label_value", "{value} is not a valid Kubernetes label value", {"value": repr(value)}
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns1123), Field(pattern=DNS1123_LABEL, max_length=63)]
+ClusterName = Annotated[
+    str, AfterValidator(_cluster_name), Field(pattern=CLUSTER_NAME, max_length=32)
+]
+CIDR = Annotated[str, AfterValidator(_cidr), Field(description="a CIDR in canonical form")]
+IP = Annotated[str, AfterValidator(_ip)]
+PortSpec = Annotated[
+    str, AfterValidator(_port_spec), Field(pattern=PORT_SPEC, examples=["443/TCP", "53/UDP"])
+]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+Labels = dict[LabelKey, LabelValue]
+Version = Annotated[str, Field(pattern=VERSION, examples=["1.19"])]
+Protocol = Literal["TCP", "UDP", "SCTP"]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    """A parsed port spec: ``443/TCP`` -> (TCP, 443, 443). ``ANY`` matches every protocol."""
+
+    protocol: str
+    low: int
+    high: int
+
+    @classmethod
+    def parse(cls, spec: str) -> PortRange:
+        match = _PORT.match(spec)
+        if not match:
+            raise ValueError(spec)
+        low = int(match.group(1))
+        high = int(match.group(3)) if match.group(3) else low
+        return cls(match.group(4), low, high)
+
+    def __str__(self) -> str:
+        ports = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+        return f"{ports}/{self.protocol}"
+
+    def contains(self, protocol: str, port: int) -> bool:
+        return self.protocol in ("ANY", protocol) and self.low <= port <= self.high
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)

@@ -1,0 +1,36 @@
+"""The stages wired together: load -> model -> validate (-> resolve -> render in later stages).
+
+Commands call these functions; each returns what it built and adds findings to `diags`.
+Nothing here reads the clock, the environment or the working directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler.diagnostics import Diagnostics, FleetError
+from compiler.load import Document, load
+from compiler.model import Fleet, parse
+from compiler.validate import validate
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A fleet that loaded and matched the model (it may still have semantic errors)."""
+
+    doc: Document
+    fleet: Fleet
+
+
+def check(data: bytes, name: str, diags: Diagnostics) -> Checked | None:
+    """load + model + validate. Returns None when the document could not be modelled."""
+    try:
+        doc = load(data, name)
+    except FleetError as exc:
+        diags.extend(exc.diagnostics.items)
+        return None
+    fleet = parse(doc, diags)
+    if fleet is None:
+        return None
+    validate(doc, fleet, diags)
+    return Checked(doc, fleet)
