@@ -1,0 +1,41 @@
+"""Shared test fixtures: paths, and the rule that real components skip only outside CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FLEETS = ROOT / "fleets"
+UPSTREAM = ROOT.parent / "shared" / "upstream"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing(reason: str) -> None:
+    """Skip with `reason` on a developer's machine; fail under CI=true, where nothing may skip."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    """The path of executable `name`, or skip/fail saying it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed (on PATH)")
+        raise AssertionError("unreachable")
+    return path
+
+
+def require_upstream() -> Path:
+    if not UPSTREAM.is_dir():
+        missing(f"upstream schemas not found at {UPSTREAM}")
+    return UPSTREAM
+
+
+@pytest.fixture
+def upstream() -> Path:
+    return require_upstream()
