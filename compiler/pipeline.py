@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from compiler.diagnostics import Diagnostics, FleetError
 from compiler.load import Document, load
 from compiler.model import Fleet, parse
+from compiler.render.output import File
+from compiler.resolve import ResolvedFleet, resolve
 from compiler.validate import validate
 
 
@@ -34,3 +36,26 @@ def check(data: bytes, name: str, diags: Diagnostics) -> Checked | None:
         return None
     validate(doc, fleet, diags)
     return Checked(doc, fleet)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A fleet that validated without errors, resolved and rendered to files (not bytes yet)."""
+
+    checked: Checked
+    resolved: ResolvedFleet
+    files: tuple[File, ...]
+
+
+def compile_fleet(data: bytes, name: str, diags: Diagnostics) -> Compiled | None:
+    """check + resolve + render. Returns None when there were errors (see `diags`)."""
+    checked = check(data, name, diags)
+    if checked is None or diags.has_errors:
+        return None
+    resolved = resolve(checked.doc, checked.fleet, diags)
+    if diags.has_errors:
+        return None
+    from compiler.render import render
+
+    files = render(resolved)
+    return Compiled(checked, resolved, files)

@@ -1,0 +1,223 @@
+"""Stage 4, resolve: a validated Fleet -> the frozen, sorted `ResolvedFleet` renderers read.
+
+Cluster selectors are evaluated here, once per selector (CEL only when a fleet uses it), and
+services named by policies are expanded to their namespace, pods and clusters. Resolve runs
+only on a fleet that validated without errors, so every reference is known to exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.diagnostics import Diagnostics, Position
+from compiler.load import Document
+from compiler.model import Fleet, PortRange, version_tuple
+from compiler.model.fleet import ClusterLabelSelector, LabelSelectorRequirement, Peer, Target
+from compiler.resolve.model import (
+    CiliumSettings,
+    Cluster,
+    Endpoint,
+    FluxSettings,
+    GuardSettings,
+    LabelPairs,
+    Mesh,
+    Policy,
+    Port,
+    ResolvedFleet,
+    Service,
+    WorkloadSet,
+)
+
+__all__ = ["ResolvedFleet", "resolve", "select_clusters"]
+
+
+def _pairs(labels: dict[str, str] | None) -> LabelPairs:
+    return tuple(sorted((labels or {}).items()))
+
+
+def _requirement_matches(req: LabelSelectorRequirement, labels: dict[str, str]) -> bool:
+    if req.operator == "In":
+        return labels.get(req.key) in req.values
+    if req.operator == "NotIn":
+        return labels.get(req.key) not in req.values
+    if req.operator == "Exists":
+        return req.key in labels
+    return req.key not in labels
+
+
+def label_selector_matches(selector: ClusterLabelSelector, labels: dict[str, str]) -> bool:
+    """Kubernetes LabelSelector semantics; an empty selector matches everything."""
+    return all(labels.get(k) == v for k, v in selector.matchLabels.items()) and all(
+        _requirement_matches(r, labels) for r in selector.matchExpressions
+    )
+
+
+def select_clusters(
+    selector: Any, clusters: tuple[Cluster, ...], fleet: Fleet, at: Position, diags: Diagnostics
+) -> tuple[str, ...]:
+    """The sorted names of the clusters a `clusters:` selector picks."""
+    if selector is None:
+        return tuple(c.name for c in clusters)
+    if isinstance(selector, list):
+        return tuple(sorted(set(selector)))
+    assert isinstance(selector, ClusterLabelSelector)
+    if selector.cel is not None:
+        from compiler.validate.cel import select_clusters as cel_select
+
+        chosen = cel_select(selector.cel, list(fleet.spec.clusters), at, diags)
+        return tuple(sorted(chosen or ()))
+    return tuple(c.name for c in clusters if label_selector_matches(selector, c.label_map))
+
+
+def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
+    spec = fleet.spec
+    cilium = spec.cilium
+    clusters = tuple(
+        sorted(
+            (
+                Cluster(
+                    name=c.name,
+                    id=c.id,
+                    region=c.region,
+                    labels=_pairs(c.labels),
+                    cilium_version=version_tuple(c.ciliumVersion or cilium.version),
+                    pod_cidrs=tuple(c.podCIDRs),
+                    service_cidrs=tuple(c.serviceCIDRs),
+                    node_cidrs=tuple(c.nodeCIDRs),
+                    endpoint=Endpoint(
+                        c.meshEndpoint.address,
+                        tuple(c.meshEndpoint.ips or ()),
+                        c.meshEndpoint.port,
+                    ),
+                    origin=doc.position(("spec", "clusters", i)),
+                )
+                for i, c in enumerate(spec.clusters)
+            ),
+            key=lambda c: c.name,
+        )
+    )
+    services = tuple(
+        sorted(
+            (
+                Service(
+                    name=s.name,
+                    namespace=s.namespace,
+                    selector=_pairs(s.selector),
+                    ports=tuple(
+                        sorted(
+                            (Port(p.name, p.port, p.protocol) for p in s.ports),
+                            key=lambda p: (p.port, p.protocol, p.name or ""),
+                        )
+                    ),
+                    clusters=tuple(sorted(set(s.clusters))),
+                    export=s.export,
+                    affinity=s.affinity,
+                    shared=s.shared,
+                    origin=doc.position(("spec", "services", i)),
+                )
+                for i, s in enumerate(spec.services)
+            ),
+            key=lambda s: (s.namespace, s.name),
+        )
+    )
+    by_ref = {s.ref: s for s in services}
+
+    def workload(peer: Peer, at: Position) -> WorkloadSet:
+        if peer.service is not None:
+            service = by_ref[peer.service]
+            return WorkloadSet(
+                clusters=service.clusters,
+                namespace=service.namespace,
+                selector=service.selector,
+                service=service.ref,
+            )
+        return WorkloadSet(
+            clusters=select_clusters(peer.clusters, clusters, fleet, at, diags),
+            namespace=peer.namespace,
+            selector=_pairs(peer.selector) if peer.selector is not None else None,
+            all_clusters=peer.clusters is None,
+        )
+
+    def ports(target: Target) -> tuple[PortRange, ...] | None:
+        if target.ports is not None:
+            return tuple(sorted({PortRange.parse(p) for p in target.ports}))
+        if target.service is not None and by_ref[target.service].ports:
+            return tuple(
+                sorted({PortRange(p.protocol, p.port, p.port) for p in by_ref[target.service].ports})
+            )
+        return None
+
+    policies = tuple(
+        Policy(
+            name=p.name,
+            action=p.action,
+            source=workload(p.from_, doc.position(("spec", "policies", i, "from"))),
+            destination=workload(p.to, doc.position(("spec", "policies", i, "to"))),
+            ports=ports(p.to),
+            index=i,
+            origin=doc.position(("spec", "policies", i)),
+        )
+        for i, p in enumerate(spec.policies)
+    )
+
+    managed: dict[str, set[str]] = {c.name: set() for c in clusters}
+    for service in services:
+        for name in service.clusters:
+            managed[name].add(service.namespace)
+    for policy in policies:
+        for side in (policy.source, policy.destination):
+            if side.namespace is not None:
+                for name in side.clusters:
+                    managed[name].add(side.namespace)
+
+    mesh = spec.mesh
+    issuer = mesh.tls.issuerRef
+    helm = cilium.helmRelease
+    return ResolvedFleet(
+        name=fleet.metadata.name,
+        source=doc.source.name,
+        cilium=CiliumSettings(
+            version=version_tuple(cilium.version),
+            max_connected_clusters=cilium.maxConnectedClusters,
+            routing_mode=cilium.routingMode,
+            tunnel_protocol=cilium.tunnelProtocol,
+            native_routing_cidr=cilium.nativeRoutingCIDR,
+            encryption=cilium.encryption,
+            release_name=cilium.release.name,
+            release_namespace=cilium.release.namespace,
+            helm_release=helm.enabled,
+            chart_version=helm.chartVersion,
+            chart_source=(helm.sourceRef.kind, helm.sourceRef.name, helm.sourceRef.namespace),
+            chart_interval=helm.interval,
+        ),
+        mesh=Mesh(
+            domain=mesh.domain,
+            service_discovery=mesh.serviceDiscovery,
+            apiserver_service_type=mesh.apiserver.serviceType,
+            apiserver_annotations=_pairs(mesh.apiserver.annotations),
+            tls_method=mesh.tls.method,
+            issuer_kind=issuer.kind if issuer else None,
+            issuer_name=issuer.name if issuer else None,
+            issuer_group=issuer.group if issuer else None,
+        ),
+        default_ingress=spec.defaults.ingress,
+        default_egress=spec.defaults.egress,
+        clusters=clusters,
+        services=services,
+        policies=policies,
+        flux=FluxSettings(
+            source_kind=spec.flux.sourceRef.kind,
+            source_name=spec.flux.sourceRef.name,
+            source_namespace=spec.flux.sourceRef.namespace,
+            path=spec.flux.path,
+            namespace=spec.flux.namespace,
+            interval=spec.flux.interval,
+        ),
+        guard=GuardSettings(
+            enabled=spec.guard.enabled,
+            mode=spec.guard.mode,
+            image=spec.guard.image,
+            namespace=spec.guard.namespace,
+        ),
+        managed_namespaces=tuple((name, tuple(sorted(ns))) for name, ns in sorted(managed.items())),
+    )

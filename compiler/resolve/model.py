@@ -1,0 +1,192 @@
+"""The resolved fleet: a frozen, sorted intermediate form that every renderer reads.
+
+Everything here is a tuple or a frozen dataclass, sorted at construction, so renderers can
+iterate without sorting again and output cannot depend on input order or hash seeds. Each
+object remembers where it came from in fleet.yaml (`origin`) for annotations and diagnostics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compiler.diagnostics import Position
+from compiler.model.types import PortRange
+
+LabelPairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How peers reach a cluster's clustermesh-apiserver."""
+
+    address: str | None
+    ips: tuple[str, ...]
+    port: int
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    id: int
+    region: str | None
+    labels: LabelPairs
+    cilium_version: tuple[int, int]
+    pod_cidrs: tuple[str, ...]
+    service_cidrs: tuple[str, ...]
+    node_cidrs: tuple[str, ...]
+    endpoint: Endpoint
+    origin: Position
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str | None
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    selector: LabelPairs
+    ports: tuple[Port, ...]
+    clusters: tuple[str, ...]
+    export: bool
+    affinity: str
+    shared: bool
+    origin: Position
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class WorkloadSet:
+    """Endpoints in `clusters` (sorted names), in `namespace` (None: any), matching `selector`
+    (None: any pod). `service` names the service this set stands for, when it does."""
+
+    clusters: tuple[str, ...]
+    namespace: str | None
+    selector: LabelPairs | None
+    service: str | None = None
+    all_clusters: bool = False
+
+    @property
+    def cluster_only(self) -> bool:
+        """Only clusters are named: what the fleet guard can enforce at the node."""
+        return self.service is None and self.namespace is None and self.selector is None
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    action: str
+    source: WorkloadSet
+    destination: WorkloadSet
+    ports: tuple[PortRange, ...] | None
+    """None: any port (a workload-set target with no ports)."""
+    index: int
+    origin: Position
+
+
+@dataclass(frozen=True)
+class Mesh:
+    domain: str
+    service_discovery: str
+    apiserver_service_type: str
+    apiserver_annotations: LabelPairs
+    tls_method: str
+    issuer_kind: str | None
+    issuer_name: str | None
+    issuer_group: str | None
+
+
+@dataclass(frozen=True)
+class CiliumSettings:
+    version: tuple[int, int]
+    max_connected_clusters: int
+    routing_mode: str
+    tunnel_protocol: str
+    native_routing_cidr: str | None
+    encryption: str
+    release_name: str
+    release_namespace: str
+    helm_release: bool
+    chart_version: str
+    chart_source: tuple[str, str, str]
+    """(kind, name, namespace) of the chart source for a rendered HelmRelease."""
+    chart_interval: str
+
+
+@dataclass(frozen=True)
+class FluxSettings:
+    source_kind: str
+    source_name: str
+    source_namespace: str
+    path: str
+    namespace: str
+    interval: str
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    enabled: bool
+    mode: str
+    image: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class ResolvedFleet:
+    name: str
+    source: str
+    """The fleet.yaml name as given on the command line (for generated-file headers)."""
+    cilium: CiliumSettings
+    mesh: Mesh
+    default_ingress: str
+    default_egress: str
+    clusters: tuple[Cluster, ...]
+    services: tuple[Service, ...]
+    policies: tuple[Policy, ...]
+    flux: FluxSettings
+    guard: GuardSettings
+    managed_namespaces: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    """Per cluster (sorted by name): the namespaces fleetc manages there, sorted."""
+
+    def cluster(self, name: str) -> Cluster:
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        raise KeyError(name)
+
+    def peers(self, name: str) -> tuple[Cluster, ...]:
+        """Every other cluster of the mesh: Cluster Mesh is a full mesh."""
+        return tuple(c for c in self.clusters if c.name != name)
+
+    def services_in(self, name: str) -> tuple[Service, ...]:
+        """Services with backends in cluster `name`."""
+        return tuple(s for s in self.services if name in s.clusters)
+
+    def exports(self, name: str) -> tuple[Service, ...]:
+        """Services cluster `name` exports to the mesh (backends here, export: true)."""
+        return tuple(s for s in self.services if s.export and name in s.clusters)
+
+    def imports(self, name: str) -> tuple[Service, ...]:
+        """Exported services with backends elsewhere that cluster `name` can reach."""
+        return tuple(
+            s
+            for s in self.services
+            if s.export and any(c != name for c in s.clusters)
+        )
+
+    def namespaces(self, name: str) -> tuple[str, ...]:
+        for cluster, namespaces in self.managed_namespaces:
+            if cluster == name:
+                return namespaces
+        return ()
