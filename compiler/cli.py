@@ -66,8 +66,8 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
 
 
 def _load(name: str) -> Command:
-    module = importlib.import_module(COMMANDS[name])
-    return module  # type: ignore[return-value]
+    command: Command = importlib.import_module(COMMANDS[name])  # type: ignore[assignment]
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> int:

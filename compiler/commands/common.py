@@ -18,7 +18,9 @@ def add_fleet_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_output_argument(parser: argparse.ArgumentParser, choices: tuple[str, ...] = FORMATS) -> None:
+def add_output_argument(
+    parser: argparse.ArgumentParser, choices: tuple[str, ...] = FORMATS
+) -> None:
     parser.add_argument(
         "-o", "--output", choices=choices, default="text", help="output format (default: text)"
     )

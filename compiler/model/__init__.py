@@ -51,10 +51,9 @@ def _data_path(doc: Document, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bo
     node: Any = doc.data
     path: list[Any] = []
     for i, item in enumerate(loc):
-        if isinstance(node, dict) and item in node:
-            node = node[item]
-            path.append(item)
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+        if (isinstance(node, dict) and item in node) or (
+            isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node)
+        ):
             node = node[item]
             path.append(item)
         elif i == len(loc) - 1:
@@ -74,7 +73,9 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
     if kind == "missing":
         parent = loc[:-1]
         position = doc.key_position(parent) if parent else doc.position(())
-        message = f"missing required field {loc[-1]!r}" + (f" in {format_path(parent)}" if parent else "")
+        message = f"missing required field {loc[-1]!r}" + (
+            f" in {format_path(parent)}" if parent else ""
+        )
         code = "model-missing"
     elif kind == "extra_forbidden":
         position = doc.key_position(loc)

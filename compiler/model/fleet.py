@@ -17,8 +17,8 @@ from compiler.model.types import (
     CIDR,
     IP,
     ClusterName,
-    Labels,
     LabelKey,
+    Labels,
     Name,
     PortNumber,
     PortSpec,
@@ -116,9 +116,12 @@ class Defaults(Strict):
 
 
 class MeshEndpoint(Strict):
-    address: Annotated[
-        str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-    ] | None = None
+    address: (
+        Annotated[
+            str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        ]
+        | None
+    ) = None
     ips: Annotated[list[IP], Field(min_length=1)] | None = None
     port: PortNumber = 2379
 
@@ -201,8 +204,7 @@ def _selector_kind(value: Any) -> str:
 
 
 ClusterSelector = Annotated[
-    Annotated[list[ClusterName], Tag("names")]
-    | Annotated[ClusterLabelSelector, Tag("selector")],
+    Annotated[list[ClusterName], Tag("names")] | Annotated[ClusterLabelSelector, Tag("selector")],
     Discriminator(_selector_kind),
 ]
 

@@ -14,14 +14,10 @@ FORMATS = ("text", "json", "github", "sarif")
 
 def formatter(name: str) -> Formatter:
     """The formatter for `-o NAME`; imported on demand so `text` costs nothing extra."""
-    if name == "text":
-        from compiler.report.text import format_diagnostics
-    elif name == "json":
-        from compiler.report.json import format_diagnostics
-    elif name == "github":
-        from compiler.report.github import format_diagnostics
-    elif name == "sarif":
-        from compiler.report.sarif import format_diagnostics
-    else:
+    import importlib
+
+    if name not in FORMATS:
         raise ValueError(name)
-    return format_diagnostics
+    module = importlib.import_module(f"compiler.report.{name}")
+    function: Formatter = module.format_diagnostics
+    return function

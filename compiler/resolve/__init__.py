@@ -143,7 +143,9 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
             return tuple(sorted({PortRange.parse(p) for p in target.ports}))
         if target.service is not None and by_ref[target.service].ports:
             return tuple(
-                sorted({PortRange(p.protocol, p.port, p.port) for p in by_ref[target.service].ports})
+                sorted(
+                    {PortRange(p.protocol, p.port, p.port) for p in by_ref[target.service].ports}
+                )
             )
         return None
 

@@ -179,11 +179,7 @@ class ResolvedFleet:
 
     def imports(self, name: str) -> tuple[Service, ...]:
         """Exported services with backends elsewhere that cluster `name` can reach."""
-        return tuple(
-            s
-            for s in self.services
-            if s.export and any(c != name for c in s.clusters)
-        )
+        return tuple(s for s in self.services if s.export and any(c != name for c in s.clusters))
 
     def namespaces(self, name: str) -> tuple[str, ...]:
         for cluster, namespaces in self.managed_namespaces:
