@@ -66,7 +66,7 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
 
 
 def _load(name: str) -> Command:
-    command: Command = importlib.import_module(COMMANDS[name])  # type: ignore[assignment]
+    command: Command = importlib.import_module(COMMANDS[name])
     return command
 
 
