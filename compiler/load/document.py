@@ -93,7 +93,7 @@ class Document:
             if isinstance(node, dict) and item in node:
                 node = node[item]
             elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
-                node = node[item]
+                node = node[item]  # a separate branch so mypy sees `item` is an int
             else:
                 return False
         return True

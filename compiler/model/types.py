@@ -65,7 +65,9 @@ def _cidr(value: str) -> str:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise PydanticCustomError(
-            "cidr", "{value} is not a CIDR such as 10.1.0.0/16 or fd00:1::/64", {"value": repr(value)}
+            "cidr",
+            "{value} is not a CIDR such as 10.1.0.0/16 or fd00:1::/64",
+            {"value": repr(value)},
         ) from None
     if "/" not in value:
         raise PydanticCustomError(
@@ -87,7 +89,9 @@ def _cidr(value: str) -> str:
         )
     if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
         raise PydanticCustomError(
-            "cidr", "{value} is an IPv4-mapped IPv6 range; write the IPv4 CIDR", {"value": repr(value)}
+            "cidr",
+            "{value} is an IPv4-mapped IPv6 range; write the IPv4 CIDR",
+            {"value": repr(value)},
         )
     if net.prefixlen == 0:
         raise PydanticCustomError(
@@ -100,10 +104,14 @@ def _ip(value: str) -> str:
     try:
         addr = ipaddress.ip_address(value)
     except ValueError:
-        raise PydanticCustomError("ip", "{value} is not an IP address", {"value": repr(value)}) from None
+        raise PydanticCustomError(
+            "ip", "{value} is not an IP address", {"value": repr(value)}
+        ) from None
     if str(addr) != value:
         raise PydanticCustomError(
-            "ip", "{value} is not in canonical form", {"value": repr(value), "hint": f"write {addr}"}
+            "ip",
+            "{value} is not in canonical form",
+            {"value": repr(value), "hint": f"write {addr}"},
         )
     return value
 

@@ -1,4 +1,7 @@
-"""Mesh-wide invariants: unique names and IDs, CIDR overlaps, references that resolve."""
+"""Whole-fleet semantic checks, in the order they run: the clusters' mesh-wide invariants
+(`compiler.validate.mesh`), then references between services, policies and expectations
+(`compiler.validate.references`). CEL selectors and guardrails are checked elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -7,5 +10,9 @@ from collections.abc import Callable
 from compiler.diagnostics import Diagnostics
 from compiler.load import Document
 from compiler.model import Fleet
+from compiler.validate import mesh, references
 
-CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = ()
+CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (
+    *mesh.CHECKS,
+    *references.CHECKS,
+)

@@ -1,0 +1,279 @@
+"""Mesh-wide invariants of the clusters: identity, address ranges, routing, endpoints, versions.
+
+Each check is a plain function ``(doc, fleet, diags) -> None``. A duplicate is reported at the
+second occurrence (in file order) with the first as a related position.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from compiler.diagnostics import Diagnostics, Related
+from compiler.load import Document, Path
+from compiler.model import Fleet, version_tuple
+from compiler.validate.positions import first_here
+
+CLUSTERS: Path = ("spec", "clusters")
+OLDEST_SUPPORTED = (1, 16)
+# Cilium 1.19 made a peer selector without io.cilium.k8s.policy.cluster mean "this cluster".
+LOCAL_ONLY_SELECTORS = (1, 19)
+MCS_API_SINCE = (1, 17)
+NODEPORT_RANGE = (30000, 32767)
+
+
+def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Unique names and IDs, IDs within maxConnectedClusters, not more clusters than that."""
+    limit = fleet.spec.cilium.maxConnectedClusters
+    names: dict[str, int] = {}
+    ids: dict[int, int] = {}
+    for i, cluster in enumerate(fleet.spec.clusters):
+        here = (*CLUSTERS, i)
+        if cluster.name in names:
+            diags.error(
+                "cluster-duplicate-name",
+                f"cluster name {cluster.name!r} is used twice",
+                doc.position((*here, "name")),
+                related=[first_here(doc, (*CLUSTERS, names[cluster.name], "name"))],
+            )
+        else:
+            names[cluster.name] = i
+        if cluster.id in ids:
+            first = fleet.spec.clusters[ids[cluster.id]].name
+            diags.error(
+                "cluster-duplicate-id",
+                f"cluster id {cluster.id} of {cluster.name!r} is already used by {first!r}",
+                doc.position((*here, "id")),
+                related=[first_here(doc, (*CLUSTERS, ids[cluster.id], "id"))],
+                hint=f"pick an unused id in 1..{limit}",
+            )
+        else:
+            ids[cluster.id] = i
+        if cluster.id > limit:
+            diags.error(
+                "cluster-id-out-of-range",
+                f"cluster id {cluster.id} of {cluster.name!r} is above maxConnectedClusters"
+                f" ({limit})",
+                doc.position((*here, "id")),
+                hint=f"use an id in 1..{limit}"
+                + (", or set spec.cilium.maxConnectedClusters: 511" if limit == 255 else ""),
+            )
+    if len(fleet.spec.clusters) > limit:
+        diags.error(
+            "cluster-too-many",
+            f"{len(fleet.spec.clusters)} clusters; maxConnectedClusters allows {limit}",
+            doc.key_position(CLUSTERS),
+        )
+
+
+@dataclass(frozen=True)
+class _Range:
+    path: Path
+    kind: str  # podCIDR | serviceCIDR | nodeCIDR
+    cluster: str
+    index: int  # of the cluster, so two ranges of one cluster are told apart from duplicates
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.net} of cluster {self.cluster!r}"
+
+
+def _conflict(a: _Range, b: _Range) -> bool:
+    """Which overlaps break routing. Service ranges are virtual and local to their cluster,
+    so two clusters may reuse one; anything else that overlaps would route to the wrong place.
+    """
+    if a.index != b.index:
+        return not (a.kind == "serviceCIDR" and b.kind == "serviceCIDR")
+    return True
+
+
+def check_cidr_overlap(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Pod, service and node ranges must not overlap where traffic could go astray."""
+    ranges: list[_Range] = []
+    for i, cluster in enumerate(fleet.spec.clusters):
+        for field, kind in (
+            ("podCIDRs", "podCIDR"),
+            ("serviceCIDRs", "serviceCIDR"),
+            ("nodeCIDRs", "nodeCIDR"),
+        ):
+            for j, cidr in enumerate(getattr(cluster, field)):
+                net = ipaddress.ip_network(cidr)
+                ranges.append(_Range((*CLUSTERS, i, field, j), kind, cluster.name, i, net))
+    # Sweep by start address: each range is compared only with ranges still open at its start,
+    # so thousands of clusters cost n log n plus the overlaps actually found.
+    ordered = sorted(
+        ranges,
+        key=lambda r: (r.net.version, int(r.net.network_address), -r.net.prefixlen),
+    )
+    active: list[_Range] = []
+    for current in ordered:
+        start = int(current.net.network_address)
+        active = [
+            r
+            for r in active
+            if r.net.version == current.net.version and int(r.net.broadcast_address) >= start
+        ]
+        for other in active:
+            if _conflict(other, current):
+                _report_overlap(doc, other, current, diags)
+        active.append(current)
+
+
+def _report_overlap(doc: Document, a: _Range, b: _Range, diags: Diagnostics) -> None:
+    first, second = sorted((a, b), key=lambda r: doc.position(r.path))
+    same = "the same range as" if first.net == second.net else "overlaps"
+    diags.error(
+        "cidr-overlap",
+        f"{second.describe()} {same} {first.describe()}",
+        doc.position(second.path),
+        related=[Related(doc.position(first.path), f"{first.describe()} is here")],
+        hint="give every cluster its own pod and node ranges"
+        if first.index != second.index
+        else "the ranges of one cluster must be disjoint",
+    )
+
+
+def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Native routing needs a routing CIDR covering every IPv4 pod range; tunnel settings
+    mean nothing there."""
+    cilium = fleet.spec.cilium
+    base: Path = ("spec", "cilium")
+    if cilium.routingMode != "native":
+        return
+    if doc.exists((*base, "tunnelProtocol")):
+        diags.warning(
+            "routing-tunnel-protocol-ignored",
+            f"tunnelProtocol {cilium.tunnelProtocol} has no effect with routingMode native",
+            doc.key_position((*base, "tunnelProtocol")),
+            related=[first_here(doc, (*base, "routingMode"), "routingMode is set here")],
+            hint="remove tunnelProtocol, or use routingMode: tunnel",
+        )
+    if cilium.nativeRoutingCIDR is None:
+        diags.error(
+            "routing-native-cidr-missing",
+            "routingMode native needs spec.cilium.nativeRoutingCIDR",
+            doc.position((*base, "routingMode")),
+            hint="set nativeRoutingCIDR to a range containing every cluster's podCIDRs",
+        )
+        return
+    routing = ipaddress.ip_network(cilium.nativeRoutingCIDR)
+    for i, cluster in enumerate(fleet.spec.clusters):
+        for j, cidr in enumerate(cluster.podCIDRs):
+            net = ipaddress.ip_network(cidr)
+            if net.version != routing.version:
+                continue
+            if not net.subnet_of(routing):  # type: ignore[arg-type]  # same version checked
+                diags.error(
+                    "routing-native-cidr-uncovered",
+                    f"podCIDR {cidr} of cluster {cluster.name!r} is outside nativeRoutingCIDR"
+                    f" {routing}",
+                    doc.position((*CLUSTERS, i, "podCIDRs", j)),
+                    related=[first_here(doc, (*base, "nativeRoutingCIDR"), "nativeRoutingCIDR")],
+                    hint="widen nativeRoutingCIDR or move the cluster's pods into it",
+                )
+
+
+def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Every endpoint reachable and distinct: no two clusters behind one host and port."""
+    seen: dict[tuple[str, int], tuple[Path, str]] = {}
+    node_port = fleet.spec.mesh.apiserver.serviceType == "NodePort"
+    for i, cluster in enumerate(fleet.spec.clusters):
+        here = (*CLUSTERS, i, "meshEndpoint")
+        endpoint = cluster.meshEndpoint
+        hosts: list[tuple[str, Path]] = []
+        if endpoint.address is not None:
+            hosts.append((endpoint.address, (*here, "address")))
+        for j, ip in enumerate(endpoint.ips or ()):
+            addr = ipaddress.ip_address(ip)
+            path = (*here, "ips", j)
+            if addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr.is_link_local:
+                diags.error(
+                    "mesh-endpoint-invalid",
+                    f"{ip} cannot be reached from another cluster",
+                    doc.position(path),
+                    hint="use the address of the clustermesh-apiserver service",
+                )
+            hosts.append((ip, path))
+        if node_port and not NODEPORT_RANGE[0] <= endpoint.port <= NODEPORT_RANGE[1]:
+            port_path = (*here, "port")
+            diags.warning(
+                "mesh-endpoint-nodeport-range",
+                f"port {endpoint.port} is outside the default NodePort range"
+                f" {NODEPORT_RANGE[0]}-{NODEPORT_RANGE[1]} (apiserver serviceType is NodePort)",
+                doc.position(port_path) if doc.exists(port_path) else doc.key_position(here),
+                hint="set meshEndpoint.port to the apiserver's node port",
+            )
+        for host, path in hosts:
+            key = (host, endpoint.port)
+            if key in seen:
+                first_path, first_cluster = seen[key]
+                message = (
+                    f"mesh endpoint {host}:{endpoint.port} is listed twice for {cluster.name!r}"
+                    if first_cluster == cluster.name
+                    else f"mesh endpoint {host}:{endpoint.port} of cluster {cluster.name!r} is"
+                    f" already used by cluster {first_cluster!r}"
+                )
+                diags.error(
+                    "mesh-endpoint-duplicate",
+                    message,
+                    doc.position(path),
+                    related=[first_here(doc, first_path, "first used here")],
+                )
+            else:
+                seen[key] = (path, cluster.name)
+
+
+def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Unsupported Cilium versions, and mixes across the 1.18/1.19 selector change."""
+    fleet_version = version_tuple(fleet.spec.cilium.version)
+    fleet_path: Path = ("spec", "cilium", "version")
+    versions: list[tuple[tuple[int, int], Path]] = [(fleet_version, fleet_path)]
+    for i, cluster in enumerate(fleet.spec.clusters):
+        if cluster.ciliumVersion is not None:
+            versions.append((version_tuple(cluster.ciliumVersion), (*CLUSTERS, i, "ciliumVersion")))
+    for version, path in versions:
+        if version < OLDEST_SUPPORTED:
+            diags.error(
+                "cilium-version-unsupported",
+                f"Cilium {version[0]}.{version[1]} is not supported; fleetc needs"
+                f" {OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]} or later",
+                doc.position(path),
+            )
+    fleet_local = fleet_version >= LOCAL_ONLY_SELECTORS
+    for i, cluster in enumerate(fleet.spec.clusters):
+        if cluster.ciliumVersion is None:
+            continue
+        version = version_tuple(cluster.ciliumVersion)
+        if (version >= LOCAL_ONLY_SELECTORS) == fleet_local:
+            continue
+        diags.warning(
+            "cilium-version-selector-meaning",
+            f"cluster {cluster.name!r} runs Cilium {cluster.ciliumVersion} and the fleet"
+            f" {fleet.spec.cilium.version}: a peer selector without io.cilium.k8s.policy.cluster"
+            " means any cluster before 1.19 and only the local cluster from 1.19",
+            doc.position((*CLUSTERS, i, "ciliumVersion")),
+            related=[first_here(doc, fleet_path, "the fleet's Cilium version")],
+            hint="fleetc's own policies always name the cluster; check hand-written ones",
+        )
+    exported = any(s.export for s in fleet.spec.services)
+    if fleet.spec.mesh.serviceDiscovery == "mcs-api" and exported:
+        for version, path in versions:
+            if OLDEST_SUPPORTED <= version < MCS_API_SINCE:
+                diags.warning(
+                    "cilium-version-mcs-api",
+                    f"MCS-API service discovery needs Cilium"
+                    f" {MCS_API_SINCE[0]}.{MCS_API_SINCE[1]} or later;"
+                    f" this is {version[0]}.{version[1]}",
+                    doc.position(path),
+                    hint="use spec.mesh.serviceDiscovery: annotations",
+                )
+
+
+CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (
+    check_cluster_identity,
+    check_cidr_overlap,
+    check_routing,
+    check_mesh_endpoints,
+    check_versions,
+)
