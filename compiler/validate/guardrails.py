@@ -1,0 +1,79 @@
+"""CEL checks of validate: guardrails hold, and every CEL cluster selector compiles and runs.
+
+Both checks return at once when the fleet has no CEL, before `compiler.validate.cel` imports
+celpy. Selectors are evaluated here (the result is cached for resolve) so a selector that
+fails at run time is reported by ``validate``, inside fleet.yaml, like a syntax error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from compiler.diagnostics import Diagnostics, Related
+from compiler.load import Document, Path
+from compiler.model import Fleet
+from compiler.model.fleet import ClusterLabelSelector, Peer
+
+
+def cel_selectors(fleet: Fleet) -> Iterator[tuple[Path, str]]:
+    """(data path of the ``cel`` value, expression) for every CEL cluster selector."""
+    for i, policy in enumerate(fleet.spec.policies):
+        side: Peer
+        for name, side in (("from", policy.from_), ("to", policy.to)):
+            selector = side.clusters
+            if isinstance(selector, ClusterLabelSelector) and selector.cel is not None:
+                yield ("spec", "policies", i, name, "clusters", "cel"), selector.cel
+
+
+def check_selectors(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Every ``{cel: ...}`` cluster selector parses, stays within limits and gives a bool."""
+    found = list(cel_selectors(fleet))
+    if not found:
+        return
+    from compiler.validate import cel
+
+    clusters = list(fleet.spec.clusters)
+    for path, expression in found:
+        cel.select_clusters(expression, clusters, doc.position(path), diags, doc.source)
+
+
+def check_guardrails(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """Each guardrail compiles and evaluates to true over the whole fleet."""
+    guardrails = fleet.spec.guardrails
+    if not guardrails:
+        return
+    from compiler.validate import cel
+
+    variables: dict[str, object] | None = None
+    for i, guardrail in enumerate(guardrails):
+        path: Path = ("spec", "guardrails", i, "expression")
+        at = doc.position(path)
+        expression = guardrail.expression
+        prefix = f"guardrail {guardrail.name!r}: "
+        compiled = cel.compile_expression(expression)
+        if compiled.error is not None:
+            cel.report(diags, compiled.error, expression, at, doc.source, prefix)
+            continue
+        if variables is None:
+            variables = cel.fleet_variables(fleet)  # converted once, shared by all guardrails
+        value = cel.evaluate(compiled, variables, cel.Budget())
+        if isinstance(value, cel.CelError):
+            cel.report(diags, value, expression, at, doc.source, prefix)
+        elif not cel.is_bool(value):
+            diags.error(
+                "cel-type",
+                f"{prefix}a guardrail must give true or false; got {cel.cel_type(value)}",
+                cel.expression_position(doc.source, at, expression, 0),
+            )
+        elif not value:
+            diags.error(
+                "guardrail-failed",
+                f"guardrail {guardrail.name!r} failed: {guardrail.message}",
+                cel.expression_position(doc.source, at, expression, 0),
+                related=[
+                    Related(doc.position(("spec", "guardrails", i)), "guardrail defined here")
+                ],
+            )
+
+
+CHECKS = (check_selectors, check_guardrails)
