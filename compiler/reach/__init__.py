@@ -1,0 +1,35 @@
+"""The reachability model: what a fleet's policies mean for one flow, and why.
+
+`decide(resolved, src, dst, protocol, port)` answers "may src reach dst?" with the deciding
+rule; `explain`, the expectations check and the property tests against rendered policies all
+ask it. It reads only the resolved fleet, never the rendered output.
+"""
+
+from compiler.reach.endpoints import EndpointError, UnknownEndpoint, endpoint_for, parse
+from compiler.reach.model import (
+    DNS_LABELS,
+    DNS_NAMESPACE,
+    DNS_PORT,
+    DNS_PROTOCOLS,
+    Decision,
+    Endpoint,
+    decide,
+    in_set,
+    names_flow,
+)
+
+__all__ = [
+    "DNS_LABELS",
+    "DNS_NAMESPACE",
+    "DNS_PORT",
+    "DNS_PROTOCOLS",
+    "Decision",
+    "Endpoint",
+    "EndpointError",
+    "UnknownEndpoint",
+    "decide",
+    "endpoint_for",
+    "in_set",
+    "names_flow",
+    "parse",
+]
