@@ -91,7 +91,8 @@ class _Frame:
         self.key: Any = _NO_KEY
         self.key_at: tuple[int, int] = (0, 0)
         self.size = 1
-        self.merge: list[tuple[dict[Any, Any], MappingPositions]] = []
+        # (merged mapping, where the '<<' key is, where that mapping is named in the merge)
+        self.merge: list[tuple[dict[Any, Any], tuple[int, int], tuple[int, int]]] = []
 
 
 _NO_KEY = object()
@@ -232,13 +233,17 @@ def _compose(
         key, key_at = top.key, top.key_at
         top.key = _NO_KEY
         if key is _MERGE:
-            sources = value if isinstance(value, list) else [value]
-            for src in sources:
-                info = positions.get(id(src))
-                if not isinstance(src, dict) or not isinstance(info, MappingPositions):
-                    diags.error("yaml-merge", "'<<' merges only mappings", pos(at))
+            if isinstance(value, list):
+                seq = positions.get(id(value))
+                where = seq.items if isinstance(seq, SequencePositions) else [at] * len(value)
+                sources = list(zip(value, where, strict=True))
+            else:
+                sources = [(value, at)]
+            for src, src_at in sources:
+                if not isinstance(src, dict):
+                    diags.error("yaml-merge", "'<<' merges only mappings", pos(src_at))
                     continue
-                top.merge.append((src, info))
+                top.merge.append((src, key_at, src_at))
             return
         if key in top.value:
             first = top.info.keys[key][0]
@@ -326,11 +331,13 @@ _MERGE = object()
 
 def _apply_merge(frame: _Frame) -> None:
     assert isinstance(frame.value, dict) and isinstance(frame.info, MappingPositions)
-    for src, info in frame.merge:
+    for src, key_at, src_at in frame.merge:
         for key, value in src.items():
             if key not in frame.value:
                 frame.value[key] = value
-                frame.info.keys[key] = info.keys[key]
+                # A merged key is reported where it is merged, not where the anchor defines it:
+                # that is the place that differs between the two mappings.
+                frame.info.keys[key] = (key_at, src_at)
                 frame.size += 1
 
 

@@ -36,6 +36,15 @@ _TYPE_NAMES = {
 }
 
 
+_BOUNDS = {
+    "greater_than_equal": ("ge", "below the minimum"),
+    "less_than_equal": ("le", "above the maximum"),
+    "greater_than": ("gt", "not above"),
+    "less_than": ("lt", "not below"),
+}
+_LENGTHS = {"too_short": ("min_length", "at least"), "too_long": ("max_length", "at most")}
+
+
 def parse(doc: Document, diags: Diagnostics) -> Fleet | None:
     """Validate the document against the model; on failure add diagnostics and return None."""
     try:
@@ -83,11 +92,19 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
         hint = hint or _did_you_mean_field(error, loc)
         code = "model-unknown-field"
     else:
-        position = doc.position(loc) if exists else doc.key_position(loc)
+        # A rule about a whole mapping or list (a model validator) points at the key naming
+        # it; a rule about a scalar points at the scalar.
+        container = isinstance(value, dict | list) and kind not in _TYPE_NAMES
+        container = container and kind not in _LENGTHS
+        position = doc.position(loc) if exists and not container else doc.key_position(loc)
         message = str(error["msg"])
         code = "model-" + kind.replace("_", "-")
         if kind in _TYPE_NAMES:
-            message = f"expected {_TYPE_NAMES[kind]}, got {_describe(value)}"
+            shown = _describe(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                # the number as written: 1.20, not the float 1.2
+                shown = _source_token(doc, position.line, position.column) or shown
+            message = f"expected {_TYPE_NAMES[kind]}, got {shown}"
             if kind == "string_type" and isinstance(value, int | float | bool):
                 token = _source_token(doc, position.line, position.column)
                 if len(loc) >= 2 and loc[-2] == "ports":
@@ -102,6 +119,14 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
 
                 expected = str(ctx.get("expected", ""))
                 hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) or hint
+        elif kind in _BOUNDS:
+            bound = ctx.get(_BOUNDS[kind][0])
+            message = f"{_describe(value)} is {_BOUNDS[kind][1]} {bound}"
+            code = "model-out-of-range"
+        elif kind in _LENGTHS:
+            bound = ctx.get(_LENGTHS[kind][0])
+            message = f"needs {_LENGTHS[kind][1]} {bound} item(s), got {len(value or ())}"
+            code = "model-length"
         elif kind.startswith("value_error"):
             message = message.removeprefix("Value error, ")
         if where and not message.startswith(where):

@@ -73,7 +73,20 @@ def _cidr(value: str) -> str:
         raise PydanticCustomError(
             "cidr",
             "{value} has no prefix length",
-            {"value": repr(value), "hint": f"write {net}"},
+            {
+                "value": repr(value),
+                "hint": f"add the prefix length, such as {value}/16"
+                if net.version == 4
+                else f"add the prefix length, such as {value}/64",
+            },
+        )
+    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
+        mapped = net.network_address.ipv4_mapped
+        hint = f"write {mapped}/{net.prefixlen - 96}" if net.prefixlen >= 96 else ""
+        raise PydanticCustomError(
+            "cidr",
+            "{value} is an IPv4-mapped IPv6 range; write the IPv4 CIDR",
+            {"value": repr(value), "hint": hint},
         )
     if str(net) != value:
         if net.network_address != ipaddress.ip_network(value.split("/")[0]).network_address:
@@ -86,12 +99,6 @@ def _cidr(value: str) -> str:
             "cidr_canonical",
             "{value} is not in canonical form",
             {"value": repr(value), "hint": f"write {net}"},
-        )
-    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
-        raise PydanticCustomError(
-            "cidr",
-            "{value} is an IPv4-mapped IPv6 range; write the IPv4 CIDR",
-            {"value": repr(value)},
         )
     if net.prefixlen == 0:
         raise PydanticCustomError(
