@@ -1,0 +1,87 @@
+"""Read fleet.yaml as it was at a git revision, straight from the object database.
+
+`fleetc diff` compares two revisions without checking either out: nothing in the working tree
+is touched, and a dirty tree is the "head" side as the user sees it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class GitError(Exception):
+    """git is missing, the path is not in a repository, or a revision does not resolve."""
+
+
+@dataclass(frozen=True)
+class AtRevision:
+    revision: str
+    commit: str
+    data: bytes | None
+    """None when the file does not exist at that revision (a new fleet)."""
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    if done.returncode != 0:
+        raise GitError(done.stderr.strip() or f"git {' '.join(args)} failed")
+    return done.stdout
+
+
+def toplevel(path: Path) -> Path:
+    where = path if path.is_dir() else path.parent
+    try:
+        return Path(_git(where.resolve(), "rev-parse", "--show-toplevel").strip())
+    except GitError:
+        raise GitError(f"{path} is not inside a git repository") from None
+
+
+def default_base(repo: Path) -> str:
+    """The merge-base of HEAD with the upstream main branch, the first that exists."""
+    candidates = ["@{upstream}", "origin/HEAD", "origin/main", "origin/master", "main", "master"]
+    for ref in candidates:
+        try:
+            _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        except GitError:
+            continue
+        try:
+            return _git(repo, "merge-base", "HEAD", ref).strip()
+        except GitError:
+            continue
+    raise GitError("no upstream main branch found; pass --base REV")
+
+
+def read_at(fleet: Path, revision: str) -> AtRevision:
+    """The bytes of `fleet` at `revision` (None if it did not exist there)."""
+    repo = toplevel(fleet)
+    try:
+        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
+    except GitError:
+        commit = ""
+    if not commit:
+        raise GitError(f"revision {revision!r} does not resolve to a commit")
+    rel = fleet.resolve().relative_to(repo.resolve()).as_posix()
+    try:
+        done = subprocess.run(
+            ["git", "cat-file", "blob", f"{commit}:{rel}"],
+            cwd=repo,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    data = done.stdout if done.returncode == 0 else None
+    return AtRevision(revision, commit, data)
