@@ -52,7 +52,7 @@ def parse_endpoint(text: str) -> Endpoint:
     """``payments/payments@eu-payments`` -> Endpoint; raise EndpointError saying what is wrong."""
     what, at, cluster = text.rpartition("@")
     if not at:
-        raise EndpointError(f"{text!r} names no cluster; write {FORMS}", len(text))
+        raise EndpointError(f"{text!r} names no cluster; end it with @cluster", len(text))
     cluster_at = len(what) + 1
     if not cluster:
         raise EndpointError(f"{text!r} names no cluster after '@'", cluster_at)

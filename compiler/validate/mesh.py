@@ -122,7 +122,7 @@ def check_cidr_overlap(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
 
 def _report_overlap(doc: Document, a: _Range, b: _Range, diags: Diagnostics) -> None:
     first, second = sorted((a, b), key=lambda r: doc.position(r.path))
-    same = "the same range as" if first.net == second.net else "overlaps"
+    same = "is the same range as" if first.net == second.net else "overlaps"
     diags.error(
         "cidr-overlap",
         f"{second.describe()} {same} {first.describe()}",
@@ -169,7 +169,11 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     f"podCIDR {cidr} of cluster {cluster.name!r} is outside nativeRoutingCIDR"
                     f" {routing}",
                     doc.position((*CLUSTERS, i, "podCIDRs", j)),
-                    related=[first_here(doc, (*base, "nativeRoutingCIDR"), "nativeRoutingCIDR")],
+                    related=[
+                        first_here(
+                            doc, (*base, "nativeRoutingCIDR"), "nativeRoutingCIDR is set here"
+                        )
+                    ],
                     hint="widen nativeRoutingCIDR or move the cluster's pods into it",
                 )
 

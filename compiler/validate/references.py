@@ -10,8 +10,8 @@ from compiler.diagnostics import Diagnostics
 from compiler.load import Document, Path
 from compiler.model import Fleet, PortRange, Service
 from compiler.model.fleet import ClusterLabelSelector, Peer, Target
-from compiler.validate.endpoints import EndpointError, parse_endpoint
-from compiler.validate.names import did_you_mean
+from compiler.validate.endpoints import FORMS, EndpointError, parse_endpoint
+from compiler.validate.names import did_you_mean, did_you_mean_service
 from compiler.validate.positions import first_here, inside
 from compiler.validate.selectors import match_labels
 
@@ -129,7 +129,7 @@ def _check_peer(
             "ref-unknown-service",
             f"unknown service {peer.service!r}",
             doc.position((*here, "service")),
-            hint=did_you_mean(peer.service, services),
+            hint=did_you_mean_service(peer.service, services),
         )
     selector = peer.clusters
     if selector is None:
@@ -260,7 +260,7 @@ def _check_endpoint(
             "expectation-endpoint-invalid",
             exc.message,
             inside(doc, path, text, exc.offset),
-            hint="write ns/service@cluster, ns@cluster or ns/key=value,...@cluster",
+            hint=f"write {FORMS}",
         )
         return
     cluster_at = text.rindex("@") + 1
@@ -281,7 +281,7 @@ def _check_endpoint(
             "ref-unknown-service",
             f"unknown service {ref!r}",
             doc.position(path),
-            hint=did_you_mean(ref, services),
+            hint=did_you_mean_service(ref, services),
         )
     elif endpoint.cluster in names and endpoint.cluster not in service.clusters:
         diags.error(
