@@ -59,6 +59,8 @@ class Diagnostic:
     related: tuple[Related, ...] = ()
     hint: str | None = None
     path: str | None = None
+    redact: bool = False
+    """Never show the source line (it holds a secret)."""
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         pos = self.position

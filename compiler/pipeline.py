@@ -13,7 +13,7 @@ from compiler.load import Document, load
 from compiler.model import Fleet, parse
 from compiler.render.output import File
 from compiler.resolve import ResolvedFleet, resolve
-from compiler.validate import validate
+from compiler.validate import secrets, validate
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,14 @@ class Checked:
 
 def check(data: bytes, name: str, diags: Diagnostics) -> Checked | None:
     """load + model + validate. Returns None when the document could not be modelled."""
+    secret_lines = secrets.scan(data.decode("utf-8", "replace"), name, diags)
+    try:
+        return _check(data, name, diags)
+    finally:
+        secrets.redact(diags, secret_lines)
+
+
+def _check(data: bytes, name: str, diags: Diagnostics) -> Checked | None:
     try:
         doc = load(data, name)
     except FleetError as exc:

@@ -13,7 +13,7 @@ def format_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, Sou
     for d in diagnostics:
         where = f"{d.position}: " if d.position else ""
         out.append(f"{where}{d.severity.label}[{d.code}]: {d.message}")
-        if d.position is not None and d.position.line > 0:
+        if d.position is not None and d.position.line > 0 and not d.redact:
             source = sources.get(d.position.file)
             line = source.line(d.position.line) if source else ""
             if line:
