@@ -34,7 +34,7 @@ MAX_CHARS = 8192
 MAX_BRACKET_DEPTH = 32
 MAX_TREE_DEPTH = 400
 MAX_COMPREHENSION_DEPTH = 3
-MAX_STEPS = 200_000
+MAX_STEPS = 150_000
 MAX_SECONDS = 3.0
 
 _COMPREHENSIONS = frozenset({"all", "exists", "exists_one", "map", "filter"})
@@ -279,6 +279,9 @@ def evaluate(compiled: Compiled, variables: dict[str, Any], budget: Budget) -> A
         return CelError("cel-cost", "evaluation recursed too deeply", None)
     except CELEvalError as exc:
         message = str(exc.args[0] if exc.args else exc).split(" (in activation")[0]
+        detail = exc.args[2] if len(exc.args) > 2 else ()
+        if message == "no such key" and isinstance(detail, tuple) and detail:
+            message = f"no such key {str(detail[0])!r}"
         offset = _offset(compiled.text, exc.line, exc.column)
         return CelError("cel-eval", f"CEL evaluation error: {message}", offset)
     except Exception as exc:  # celpy raises plain Python errors for some bad operands
