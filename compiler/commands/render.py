@@ -1,0 +1,164 @@
+"""`fleetc render [FLEET] --out DIR [--check]`: compile and write DIR atomically.
+
+Exit codes: 0 written or already up to date; 1 the fleet has errors (diagnostics printed,
+nothing written, DIR not even created) or, with ``--check``, DIR is not what FLEET compiles
+to; 2 usage problems, including a DIR that holds files fleetc does not own.
+
+The fleet file is named in generated headers and in the manifest as the user wrote it (made
+relative to the working directory when given as an absolute path), so output carries no
+machine paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler import __version__
+from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
+from compiler.commands.common import (
+    add_fleet_argument,
+    add_output_argument,
+    print_diagnostics,
+    read_fleet,
+)
+from compiler.diagnostics import Diagnostics
+from compiler.emit.write import Output, OutputError, locked
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_fleet_argument(parser)
+    parser.add_argument(
+        "--out", default="rendered", metavar="DIR", help="output directory (default: rendered/)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when DIR is not current"
+    )
+    add_output_argument(parser)
+
+
+def source_label(path: str) -> str:
+    """How headers name the fleet file: as given, or relative to the cwd when absolute."""
+    if not os.path.isabs(path):
+        return Path(path).as_posix()
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a render did, for the command that asked for it (render or commit)."""
+
+    out: Path
+    label: str
+    changed: int
+    removed: int
+
+
+def compile_tree(data: bytes, label: str, output: str) -> dict[str, bytes] | None:
+    """Compile FLEET into the bytes of every owned file; print diagnostics (warnings too)."""
+    from compiler.emit.serialize import build_tree
+    from compiler.load import Source
+    from compiler.pipeline import compile_fleet
+
+    diags = Diagnostics()
+    compiled = compile_fleet(data, label, diags)
+    sources = {label: Source(label, data.decode("utf-8", "replace"))}
+    if print_diagnostics(diags, sources, output) != EXIT_OK or compiled is None:
+        return None
+    name = compiled.checked.fleet.metadata.name
+    return build_tree(compiled.files, name, label, data, __version__)
+
+
+def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | None = None) -> int:
+    """Render FLEET into ``args.out`` under its lock, then run `then` still holding the lock."""
+    data = read_fleet(args.fleet)
+    label = source_label(args.fleet)
+    out = Path(args.out)
+    from compiler.emit.cache import render_key
+
+    key = render_key(label, data)
+    try:
+        if out.is_dir():
+            with locked(out, create=False, recover=not args.check) as output:
+                return _render_locked(output, data, label, key, args, then)
+        if out.exists() or out.is_symlink():
+            raise UsageError(f"{out} exists and is not a directory")
+        tree = compile_tree(data, label, args.output)
+        if tree is None:
+            return EXIT_FINDINGS
+        if args.check:
+            _print_drift([], sorted(tree), [], False, args.output)
+            return EXIT_FINDINGS
+        with locked(out, create=True) as output:
+            return _render_locked(output, data, label, key, args, then, tree)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _render_locked(
+    output: Output,
+    data: bytes,
+    label: str,
+    key: str,
+    args: argparse.Namespace,
+    then: Callable[[Output, Rendered], int] | None,
+    tree: dict[str, bytes] | None = None,
+) -> int:
+    if tree is None and output.up_to_date(key):
+        if not args.check:
+            _status(f"{output.root} is up to date")
+        return then(output, Rendered(output.root, label, 0, 0)) if then else EXIT_OK
+    if tree is None:
+        tree = compile_tree(data, label, args.output)
+        if tree is None:
+            return EXIT_FINDINGS
+    if args.check:
+        drift = output.drift(tree)
+        if drift.clean:
+            return EXIT_OK
+        _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output)
+        return EXIT_FINDINGS
+    plan = output.plan(tree)
+    output.apply(plan, tree)
+    output.remember(key)
+    if plan.empty:
+        _status(f"{output.root} is up to date")
+    else:
+        removed = len(plan.delete)
+        _status(f"{output.root}: wrote {len(plan.write)} file(s), removed {removed}")
+    done = Rendered(output.root, label, len(plan.write), len(plan.delete))
+    return then(output, done) if then else EXIT_OK
+
+
+def _status(message: str) -> None:
+    print(f"fleetc: {message}", file=sys.stderr)
+
+
+def _print_drift(
+    stale: tuple[str, ...] | list[str],
+    missing: tuple[str, ...] | list[str],
+    extra: tuple[str, ...] | list[str],
+    pending: bool,
+    output: str,
+) -> None:
+    """``kind: path`` lines, grouped by kind, paths sorted; on stdout unless it carries JSON."""
+    lines = [f"stale: {path}" for path in sorted(stale)]
+    lines += [f"missing: {path}" for path in sorted(missing)]
+    lines += [f"extra: {path}" for path in sorted(extra)]
+    if pending:
+        lines.insert(0, "interrupted: an earlier render did not finish (run fleetc render)")
+    stream = sys.stdout if output == "text" else sys.stderr
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
+    _status(f"output is not current ({len(lines)} difference(s))")
+
+
+def run(args: argparse.Namespace) -> int:
+    return render(args)

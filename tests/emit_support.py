@@ -1,0 +1,55 @@
+"""Helpers shared by the emit, render, crash and commit tests: tree snapshots and subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIVATE = (".fleetc/cache.json",)
+"""fleetc's git-ignored private files: not part of the output a user or Flux sees."""
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (symlinks as ``-> target``), minus fleetc's private cache."""
+    tree: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in [*filenames, *(d for d in dirnames if os.path.islink(Path(dirpath, d)))]:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if rel in PRIVATE:
+                continue
+            if path.is_symlink():
+                tree[rel] = b"-> " + os.readlink(path).encode()
+            else:
+                tree[rel] = path.read_bytes()
+    return tree
+
+
+def directories(root: Path) -> set[str]:
+    """Every directory under `root`, relative (to catch empty-directory litter)."""
+    return {
+        Path(dirpath, d).relative_to(root).as_posix()
+        for dirpath, dirnames, _ in os.walk(root)
+        for d in dirnames
+    }
+
+
+def fleetc(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess (the way CI and pre-commit run it)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("FLEETC_TEST_CRASH_AT", None) if env is None else None
+    return subprocess.run(
+        [sys.executable, "-m", "compiler", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
