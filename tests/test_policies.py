@@ -1,0 +1,316 @@
+"""Rendered policies: upstream CRD schemas, Cilium's rules, the contoso example's meaning."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler import reach
+from compiler.model import PortRange
+from compiler.render.cilium_rules import CiliumRuleError, check_policy
+from compiler.render.policies import CLUSTER_LABEL, render_policies
+from tests.conftest import FLEETS, require_upstream
+from tests.policy_evaluator import Evaluator, Pod, by_cluster, resolve_text
+
+CRDS = {
+    "CiliumNetworkPolicy": "ciliumnetworkpolicies.yaml",
+    "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicies.yaml",
+}
+
+
+@cache
+def crd_validator(kind: str) -> Any:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    path = require_upstream() / "cilium" / "crds" / "v2" / CRDS[kind]
+    crd = YAML(typ="safe").load(path.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v2"]
+    schema = version["schema"]["openAPIV3Schema"]
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    return cls(schema)
+
+
+def assert_valid(obj: dict[str, Any]) -> None:
+    """Upstream CRD schema, plus what the API server checks outside it, plus Cilium's rules."""
+    errors = sorted(crd_validator(obj["kind"]).iter_errors(obj), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+    assert obj["apiVersion"] == "cilium.io/v2"
+    assert len(obj["metadata"]["name"]) <= 253
+    check_policy(obj)
+
+
+def contoso() -> Any:
+    return resolve_text((FLEETS / "contoso" / "fleet.yaml").read_text())
+
+
+def peer_selectors(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj["spec"]
+    return [
+        selector
+        for field in ("ingress", "ingressDeny", "egress", "egressDeny")
+        for rule in spec.get(field, [])
+        for selector in rule.get("fromEndpoints", []) + rule.get("toEndpoints", [])
+    ]
+
+
+def test_contoso_policies_pass_the_upstream_crd_schemas() -> None:
+    files = render_policies(contoso())
+    assert len(files) > 10
+    for f in files:
+        assert isinstance(f.content, dict)
+        assert_valid(f.content)
+
+
+def test_every_peer_names_its_cluster_and_every_object_its_source() -> None:
+    for f in render_policies(contoso()):
+        assert isinstance(f.content, dict)
+        source = f.content["metadata"]["annotations"]["fleetc.dev/source"]
+        assert source.startswith("fleet.yaml")
+        for selector in peer_selectors(f.content):
+            keys = set(selector.get("matchLabels", {})) | {
+                e["key"] for e in selector.get("matchExpressions", [])
+            }
+            assert CLUSTER_LABEL in keys, (f.path, selector)
+
+
+def test_source_annotation_points_at_the_policy_line() -> None:
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text().splitlines()
+    for f in render_policies(contoso()):
+        assert isinstance(f.content, dict)
+        source = f.content["metadata"]["annotations"]["fleetc.dev/source"]
+        if " policy " in source:
+            line = int(source.split(":")[1].split()[0])
+            assert text[line - 1].strip() == f"- name: {source.rsplit(' ', 1)[1]}"
+
+
+def test_cross_cluster_flow_has_egress_at_source_and_ingress_at_destination() -> None:
+    paths = {f.path for f in render_policies(contoso())}
+    assert (
+        "clusters/us-api/policies/ciliumnetworkpolicy-api-fleetc-api-calls-payments-egress.yaml"
+        in paths
+    )
+    for cluster in ("eu-payments", "eu-standby"):
+        name = "ciliumnetworkpolicy-payments-fleetc-api-calls-payments-ingress.yaml"
+        assert f"clusters/{cluster}/policies/{name}" in paths
+    # a policy's half never lands in a cluster where its side does not run
+    assert not any("api-calls-payments" in p for p in paths if p.startswith("clusters/dev/"))
+
+
+def test_multi_cluster_peers_use_one_in_expression() -> None:
+    files = {f.path: f.content for f in render_policies(contoso())}
+    obj = files[
+        "clusters/us-api/policies/ciliumclusterwidenetworkpolicy-fleetc-no-dev-to-prod-ingress.yaml"
+    ]
+    assert isinstance(obj, dict)
+    (selector,) = peer_selectors(obj)
+    assert (
+        selector
+        == {"matchLabels": {CLUSTER_LABEL: "dev"}}
+        | {"matchExpressions": [{"key": "k8s:io.kubernetes.pod.namespace", "operator": "Exists"}]}
+        or selector.get("matchLabels", {}).get(CLUSTER_LABEL) == "dev"
+    )
+    egress = files[
+        "clusters/dev/policies/ciliumclusterwidenetworkpolicy-fleetc-no-dev-to-prod-egress.yaml"
+    ]
+    assert isinstance(egress, dict)
+    (selector,) = peer_selectors(egress)
+    assert {
+        "key": CLUSTER_LABEL,
+        "operator": "In",
+        "values": ["eu-payments", "eu-standby", "us-api"],
+    } in selector["matchExpressions"]
+
+
+def test_rendering_is_deterministic_and_independent_of_input_order() -> None:
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text()
+    first = json.dumps([(f.path, f.content) for f in render_policies(resolve_text(text))])
+    again = json.dumps([(f.path, f.content) for f in render_policies(resolve_text(text))])
+    assert first == again
+
+
+def contoso_expectations() -> list[tuple[str, str, str, bool]]:
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load((FLEETS / "contoso" / "fleet.yaml").read_text())
+    return [(e["from"], e["to"], e["port"], e["allowed"]) for e in data["spec"]["expectations"]]
+
+
+@pytest.mark.parametrize("default_local_cluster", [True, False], ids=["cilium-1.19", "cilium-1.18"])
+@pytest.mark.parametrize(("src", "dst", "port", "allowed"), contoso_expectations())
+def test_rendered_contoso_enforces_its_expectations(
+    src: str, dst: str, port: str, allowed: bool, default_local_cluster: bool
+) -> None:
+    resolved = contoso()
+    evaluator = Evaluator(by_cluster(render_policies(resolved)), default_local_cluster)
+    a, b = reach.parse(resolved, src), reach.parse(resolved, dst)
+    wanted = PortRange.parse(port)
+    pods = Pod(a.cluster, a.namespace, a.labels), Pod(b.cluster, b.namespace, b.labels)
+    assert evaluator.allowed(*pods, wanted.protocol, wanted.low) is allowed
+    assert reach.decide(resolved, a, b, wanted.protocol, wanted.low).allowed is allowed
+
+
+def test_contoso_expectations_cover_every_kind_of_decision() -> None:
+    resolved = contoso()
+    kinds = set()
+    crossing = set()
+    for src, dst, port, _ in contoso_expectations():
+        a, b = reach.parse(resolved, src), reach.parse(resolved, dst)
+        wanted = PortRange.parse(port)
+        decision = reach.decide(resolved, a, b, wanted.protocol, wanted.low)
+        kinds.add(decision.kind)
+        if decision.kind == "deny-rule":  # "deny wins" is shown only where an allow also names it
+            assert any(
+                p.action == "allow" and reach.names_flow(p, a, b, wanted.protocol, wanted.low)
+                for p in resolved.policies
+            )
+        crossing.add((decision.allowed, a.cluster != b.cluster))
+    assert {"allow-rule", "deny-rule", "default-deny"} <= kinds
+    assert crossing == {(True, True), (True, False), (False, True), (False, False)}
+
+
+def test_dns_stays_open_under_default_deny_egress(tmp_path: Path) -> None:
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text().replace("egress: allow", "egress: deny")
+    resolved = resolve_text(text)
+    evaluator = Evaluator(by_cluster(render_policies(resolved)))
+    gateway = Pod("us-api", "api", (("app", "gateway"),))
+    dns = Pod("us-api", "kube-system", (("k8s-app", "kube-dns"),))
+    remote_dns = Pod("eu-payments", "kube-system", (("k8s-app", "kube-dns"),))
+    for protocol in ("UDP", "TCP"):
+        assert evaluator.allowed(gateway, dns, protocol, 53)
+    assert not evaluator.allowed(gateway, dns, "TCP", 80)
+    assert not evaluator.allowed(gateway, remote_dns, "UDP", 53)
+    other = Pod("us-api", "web", (("app", "web"),))
+    assert not evaluator.allowed(gateway, other, "TCP", 80)
+
+
+BAD: list[tuple[str, dict[str, Any]]] = [
+    ("empty rule list", {"ingress": []}),
+    (
+        "two peer kinds",
+        {
+            "egress": [
+                {"toEndpoints": [{"matchLabels": {CLUSTER_LABEL: "a"}}], "toCIDR": ["10.0.0.0/8"]}
+            ]
+        },
+    ),
+    (
+        "icmp with ports",
+        {
+            "egress": [
+                {
+                    "toCIDR": ["10.0.0.0/8"],
+                    "icmps": [{"fields": [{"type": 8}]}],
+                    "toPorts": [{"ports": [{"port": "80"}]}],
+                }
+            ]
+        },
+    ),
+    (
+        "L7 on deny",
+        {
+            "egressDeny": [
+                {
+                    "toCIDR": ["10.0.0.0/8"],
+                    "toPorts": [{"ports": [{"port": "80"}], "rules": {"http": [{}]}}],
+                }
+            ]
+        },
+    ),
+    (
+        "L7 on port 0",
+        {
+            "egress": [
+                {
+                    "toCIDR": ["10.0.0.0/8"],
+                    "toPorts": [{"ports": [{"port": "0"}], "rules": {"http": [{}]}}],
+                }
+            ]
+        },
+    ),
+    (
+        "DNS on ingress",
+        {
+            "ingress": [
+                {
+                    "fromCIDR": ["10.0.0.0/8"],
+                    "toPorts": [
+                        {"ports": [{"port": "53"}], "rules": {"dns": [{"matchPattern": "*"}]}}
+                    ],
+                }
+            ]
+        },
+    ),
+    (
+        "DNS off port 53",
+        {
+            "egress": [
+                {
+                    "toCIDR": ["10.0.0.0/8"],
+                    "toPorts": [
+                        {"ports": [{"port": "54"}], "rules": {"dns": [{"matchPattern": "*"}]}}
+                    ],
+                }
+            ]
+        },
+    ),
+    (
+        "41 ports",
+        {
+            "egress": [
+                {
+                    "toCIDR": ["10.0.0.0/8"],
+                    "toPorts": [{"ports": [{"port": str(p)} for p in range(1, 42)]}],
+                }
+            ]
+        },
+    ),
+    ("peer without cluster", {"egress": [{"toEndpoints": [{"matchLabels": {"app": "x"}}]}]}),
+    ("empty rule without default deny", {"ingress": [{}]}),
+    (
+        "duplicate rules",
+        {"egress": [{"toCIDR": ["10.0.0.0/8"]}, {"toCIDR": ["10.0.0.0/8"]}]},
+    ),
+    ("no rules", {}),
+]
+
+
+@pytest.mark.parametrize(("what", "rules"), BAD, ids=[b[0] for b in BAD])
+def test_cilium_rule_violations_are_compiler_bugs(what: str, rules: dict[str, Any]) -> None:
+    obj = {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": "x", "namespace": "y"},
+        "spec": {"endpointSelector": {}, **rules},
+    }
+    with pytest.raises(CiliumRuleError):
+        check_policy(obj)
+
+
+def test_many_ports_are_split_into_rules_of_forty() -> None:
+    ports = ", ".join(f"{p}/TCP" for p in range(1000, 1085))
+    text = f"""
+apiVersion: fleetc.dev/v1alpha1
+kind: Fleet
+metadata: {{name: ports}}
+spec:
+  cilium: {{version: "1.19"}}
+  clusters:
+    - {{name: a, id: 1, podCIDRs: [10.1.0.0/16], meshEndpoint: {{address: a.example}}}}
+  policies:
+    - name: wide
+      action: allow
+      from: {{namespace: x}}
+      to: {{namespace: y, ports: [{ports}]}}
+"""
+    files = render_policies(resolve_text(text))
+    assert files
+    for f in files:
+        assert isinstance(f.content, dict)
+        assert_valid(f.content)
+        rule = (f.content["spec"].get("egress") or f.content["spec"]["ingress"])[0]
+        assert [len(r["ports"]) for r in rule["toPorts"]] == [40, 40, 5]
