@@ -1,0 +1,139 @@
+"""Delivery of the fleet guard through Flux: the seed ConfigMap and the loader DaemonSet.
+
+Plain data, no YAML: the render stage dumps these with the canonical writer. The seeds go
+into a ConfigMap made by the cluster's kustomization (`configMapGenerator`), whose name
+carries a hash of the content; kustomize rewrites the DaemonSet's reference to it, so a seed
+change rolls the DaemonSet and each new loader pod applies the new seeds (`LOADER_SCRIPT`).
+bpf/README.md explains where the program attaches next to Cilium and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.model.fleet import Cilium, Guard
+
+NAME = "fleet-guard"
+SEEDS_CONFIGMAP = "fleet-guard-seeds"
+SEED_BATCH = "guard.batch"
+SEED_JSON = "guard.json"
+PIN_DIR = "/sys/fs/bpf/fleet-guard"
+OBJECT = "/opt/fleet-guard/guard.o"
+SEED_MOUNT = "/etc/fleet-guard"
+
+# First start on a node: load the program and pin its maps. Every start: reconcile the maps
+# with the seed in place (delete entries the seed no longer has, then update every entry;
+# each change is atomic, and nothing is ever unloaded, so the guard never fails open), then
+# attach in each device's tc chain unless already there (legacy tc at preference 1, before
+# Cilium's filters: see bpf/README.md). Needs bpftool, tc, jq, sed, comm.
+LOADER_SCRIPT = """\
+set -eu
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+seed="$SEED_DIR/$SEED_BATCH"
+if [ ! -e "$PIN_DIR/prog" ]; then
+  mkdir -p "$PIN_DIR"
+  bpftool prog load "$OBJECT" "$PIN_DIR/prog" type classifier pinmaps "$PIN_DIR"
+fi
+: > /tmp/stale.batch
+for map in guard_cidrs guard_policy; do
+  bpftool -j map dump pinned "$PIN_DIR/$map" \\
+    | jq -r '.[] | .key | map(ltrimstr("0x")) | join(" ")' | sort > /tmp/have
+  sed -n "s#^map update pinned $PIN_DIR/$map key hex \\(.*\\) value hex .*#\\1#p" "$seed" \\
+    | sort > /tmp/want
+  comm -23 /tmp/have /tmp/want | sed "s#^#map delete pinned $PIN_DIR/$map key hex #" \\
+    >> /tmp/stale.batch
+done
+[ -s /tmp/stale.batch ] && bpftool batch file /tmp/stale.batch
+bpftool batch file "$seed"
+devices="$GUARD_DEVICES"
+[ "$devices" = auto ] && devices=$(ip -o route show default | awk '{print $5}' | sort -u)
+for dev in $devices $GUARD_EXTRA_DEVICES; do
+  [ -e "/sys/class/net/$dev" ] || continue
+  bpftool net show dev "$dev" | grep -q fleet_guard && continue
+  for dir in ingress egress; do
+    tc qdisc add dev "$dev" clsact 2>/dev/null || true
+    tc filter replace dev "$dev" "$dir" pref 1 handle 1 bpf da pinned "$PIN_DIR/prog"
+  done
+done
+echo "fleet guard seeded ($(grep -c '^map update' "$seed") entries) on: $devices $GUARD_EXTRA_DEVICES"
+[ "${GUARD_ONESHOT:-}" = 1 ] || exec sleep infinity
+"""
+
+
+def guard_devices(cilium: Cilium) -> tuple[str, str]:
+    """(devices, extra devices) where cross-node pod traffic shows its pod addresses.
+
+    Tunnel mode: the overlay device, where packets are decapsulated (ingress) and before they
+    are encapsulated (egress). Native routing: the devices holding the default route
+    ("auto", resolved on the node), plus WireGuard's device, where traffic is in clear.
+    """
+    if cilium.routingMode == "tunnel":
+        return f"cilium_{cilium.tunnelProtocol}", ""
+    extra = "cilium_wg0" if cilium.encryption == "wireguard" else ""
+    return "auto", extra
+
+
+def seed_configmap_generator(guard: Guard) -> dict[str, Any]:
+    """The `configMapGenerator` entry of a cluster's kustomization.yaml (files under guard/)."""
+    return {
+        "name": SEEDS_CONFIGMAP,
+        "namespace": guard.namespace,
+        "files": [f"guard/{SEED_BATCH}", f"guard/{SEED_JSON}"],
+    }
+
+
+def loader_daemonset(guard: Guard, cilium: Cilium, fleet_name: str) -> dict[str, Any] | None:
+    """The loader DaemonSet, or None when the guard is disabled (nothing is rendered).
+
+    The mode is in the seeds (guard_config), so switching audit/enforce is a seed change.
+    """
+    if not guard.enabled:
+        return None
+    devices, extra = guard_devices(cilium)
+    labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": fleet_name}
+    env = {
+        "PIN_DIR": PIN_DIR,
+        "OBJECT": OBJECT,
+        "SEED_DIR": SEED_MOUNT,
+        "SEED_BATCH": SEED_BATCH,
+        "GUARD_DEVICES": devices,
+        "GUARD_EXTRA_DEVICES": extra,
+        "GUARD_MODE": guard.mode,
+    }
+    container = {
+        "name": "loader",
+        "image": guard.image,
+        "command": ["/bin/sh", "-c", LOADER_SCRIPT],
+        "env": [{"name": key, "value": value} for key, value in env.items()],
+        "securityContext": {"privileged": True},
+        "resources": {"requests": {"cpu": "5m", "memory": "16Mi"}},
+        "volumeMounts": [
+            {"name": "bpffs", "mountPath": "/sys/fs/bpf", "mountPropagation": "Bidirectional"},
+            {"name": "seeds", "mountPath": SEED_MOUNT, "readOnly": True},
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": NAME, "namespace": guard.namespace, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "hostNetwork": True,
+                    "priorityClassName": "system-node-critical",
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [container],
+                    "volumes": [
+                        {
+                            "name": "bpffs",
+                            "hostPath": {"path": "/sys/fs/bpf", "type": "DirectoryOrCreate"},
+                        },
+                        {"name": "seeds", "configMap": {"name": SEEDS_CONFIGMAP}},
+                    ],
+                },
+            },
+        },
+    }

@@ -1,0 +1,195 @@
+"""Seed files for the fleet guard's maps: entries, the `bpftool batch` text, its JSON twin.
+
+`seed_entries` computes, for the nodes of one cluster, every map entry the guard needs;
+`render_batch` and `render_json` write them. Entries are sorted by map (configuration first)
+and then by key in reading order (addresses and cluster pairs before prefix lengths), each
+with a comment naming where it came from, so a diff of two seeds reads like a diff of rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.guard import layout
+from compiler.guard.layout import MapSpec
+from compiler.guard.model import (
+    PROTOCOL_NAMES,
+    GuardCluster,
+    GuardRule,
+    address_table,
+    expand_protocol,
+    port_blocks,
+)
+
+DEFAULT_PIN_DIR = "/sys/fs/bpf/fleet-guard"
+_MAP_ORDER = {spec.name: index for index, spec in enumerate(layout.MAPS)}
+
+
+@dataclass(frozen=True)
+class SeedEntry:
+    """One `map update`: encoded key and value, their decoded fields, and where they came from."""
+
+    map: MapSpec
+    key: bytes
+    value: bytes
+    source: str
+    fields: tuple[tuple[str, Any], ...]
+
+    def sort_key(self) -> tuple[int, bytes, bytes]:
+        # LPM keys start with a little-endian prefixlen: order by the data, then the length.
+        if self.map.type == "lpm_trie":
+            return _MAP_ORDER[self.map.name], self.key[4:], self.key[:4][::-1]
+        return _MAP_ORDER[self.map.name], self.key[::-1], b""
+
+
+def seed_entries(
+    clusters: Sequence[GuardCluster],
+    rules: Sequence[GuardRule],
+    mode: str,
+    local: int | None = None,
+) -> tuple[SeedEntry, ...]:
+    """Every entry the guard's maps need on the nodes of cluster id `local` (None: any node).
+
+    Addresses and defaults cover the whole fleet (a node must recognise every peer); policy
+    entries only the flows from or to `local`, which is all a node of it can see.
+    """
+    entries = [_config(mode)]
+    for cluster in sorted(clusters, key=lambda c: c.id):
+        entries.append(
+            _entry(
+                layout.DEFAULTS,
+                {"value": cluster.id},
+                {"rule_id": layout.RULE_DEFAULT, "action": layout.ACTION_PASS},
+                f"default for traffic to {cluster.name}: pass (Cilium decides)",
+            )
+        )
+    for address in address_table(clusters):
+        network = address.network
+        family = layout.FAMILY_V4 if network.version == 4 else layout.FAMILY_V6
+        entries.append(
+            _entry(
+                layout.CIDRS,
+                {
+                    "prefixlen": layout.CIDR_HEADER_BITS + network.prefixlen,
+                    "family": family,
+                    "addr": network.network_address.packed,
+                },
+                {"cluster_id": address.cluster_id, "kind": address.kind},
+                f"{network} -> {layout.KIND_NAMES[address.kind]} of cluster {address.cluster_id}"
+                f" ({'; '.join(address.sources)})",
+                {"addr": str(network)},
+            )
+        )
+    names = {cluster.id: cluster.name for cluster in clusters}
+    policy: dict[bytes, SeedEntry] = {}
+    for rule in sorted(rules, key=lambda r: r.id):
+        for src in sorted(set(rule.src)):
+            for dst in sorted(set(rule.dst)):
+                if local is not None and local not in (src, dst):
+                    continue
+                for entry in _policy_entries(rule, src, dst, names):
+                    policy.setdefault(entry.key, entry)  # the same key: the first rule counts
+    entries.extend(policy.values())
+    return tuple(sorted(entries, key=SeedEntry.sort_key))
+
+
+def _policy_entries(rule: GuardRule, src: int, dst: int, names: dict[int, str]) -> list[SeedEntry]:
+    flow = f"policy {rule.name} (rule {rule.id}): {names.get(src, src)} -> {names.get(dst, dst)}"
+    value = {"rule_id": rule.id, "action": layout.ACTION_DROP}
+    pair = {"src_cluster": src, "dst_cluster": dst}
+    if rule.ports is None:
+        key = {"prefixlen": layout.POLICY_PAIR_BITS, **pair}
+        return [_entry(layout.POLICY, key, value, f"{flow}, every packet")]
+    out = []
+    for ports in rule.ports:
+        for proto in expand_protocol(ports.protocol):
+            for first, bits in port_blocks(ports.low, ports.high):
+                last = first + (1 << bits) - 1
+                span = str(first) if bits == 0 else f"{first}-{last}"
+                key = {
+                    "prefixlen": layout.POLICY_FULL_BITS - bits,
+                    **pair,
+                    "proto": proto,
+                    "dport": first,
+                }
+                source = f"{flow}, {span}/{PROTOCOL_NAMES[proto]} (of {ports})"
+                out.append(_entry(layout.POLICY, key, value, source))
+    return out
+
+
+def _config(mode: str) -> SeedEntry:
+    return _entry(
+        layout.CONFIG_MAP, {"value": 0}, {"mode": layout.MODES[mode]}, f"spec.guard.mode: {mode}"
+    )
+
+
+def _entry(
+    spec: MapSpec,
+    key: Mapping[str, int | bytes],
+    value: Mapping[str, int | bytes],
+    source: str,
+    shown: dict[str, Any] | None = None,
+) -> SeedEntry:
+    fields = {
+        **{f"key.{k}": v for k, v in key.items()},
+        **{f"value.{k}": v for k, v in value.items()},
+    }
+    for name, text in (shown or {}).items():
+        fields[f"key.{name}"] = text
+    return SeedEntry(
+        spec, spec.key.encode(key), spec.value.encode(value), source, tuple(fields.items())
+    )
+
+
+def _hex(data: bytes) -> str:
+    return " ".join(f"{byte:02x}" for byte in data)
+
+
+def render_batch(
+    entries: Sequence[SeedEntry], header: Sequence[str], pin_dir: str = DEFAULT_PIN_DIR
+) -> str:
+    """The seed as a `bpftool batch file`: a comment per entry, then its `map update`."""
+    lines = [f"# {line}" if line else "#" for line in header]
+    for entry in entries:
+        lines.append(f"# {entry.source}")
+        lines.append(
+            f"map update pinned {pin_dir}/{entry.map.name}"
+            f" key hex {_hex(entry.key)} value hex {_hex(entry.value)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_json(entries: Sequence[SeedEntry], meta: dict[str, Any]) -> str:
+    """The same entries for people and tools: decoded fields next to the exact bytes."""
+    maps: dict[str, Any] = {}
+    for spec in layout.MAPS:
+        rows = [e for e in entries if e.map is spec]
+        if not rows and spec is layout.COUNTERS:
+            continue  # written by the program only
+        maps[spec.name] = {
+            "type": spec.type,
+            "maxEntries": spec.max_entries,
+            "entries": [
+                {
+                    "source": e.source,
+                    "key": _decoded(e, "key."),
+                    "value": _decoded(e, "value."),
+                    "keyHex": e.key.hex(),
+                    "valueHex": e.value.hex(),
+                }
+                for e in rows
+            ],
+        }
+    document = {**meta, "maps": maps}
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _decoded(entry: SeedEntry, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in entry.fields:
+        if name.startswith(prefix):
+            out[name[len(prefix) :]] = value.hex() if isinstance(value, bytes) else value
+    return out
