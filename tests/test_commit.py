@@ -1,0 +1,176 @@
+"""`fleetc commit` and `compiler.emit.git` against real git repositories in temp dirs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from compiler.emit.git import GitError, commit
+from compiler.emit.serialize import build_tree
+from compiler.emit.write import locked
+from compiler.render.output import File
+from tests.conftest import FLEETS, require_tool
+from tests.emit_support import fleetc, require_renderers, snapshot
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Fleet Test",
+    "GIT_AUTHOR_EMAIL": "fleet@example.invalid",
+    "GIT_COMMITTER_NAME": "Fleet Test",
+    "GIT_COMMITTER_EMAIL": "fleet@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    require_tool("git")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README").write_text("fleet repo\n")
+    git(root, "add", "README")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def put(out: Path, files: dict[str, str]) -> None:
+    tree = build_tree([File(p, c) for p, c in files.items()], "demo", "fleet.yaml", b"x", "1")
+    with locked(out, create=True) as output:
+        output.apply(output.plan(tree), tree)
+
+
+def test_commits_only_the_output_directory(repo: Path) -> None:
+    (repo / "other.txt").write_text("user's staged work\n")
+    git(repo, "add", "other.txt")
+    put(repo / "rendered", {"clusters/a/x.yaml": "1\n"})
+    done = commit(repo / "rendered", "fleetc: render demo")
+    assert done.commit is not None and done.pathspec == "rendered"
+    assert git(repo, "rev-parse", "HEAD").strip() == done.commit
+    files = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert "other.txt" not in files and "rendered/clusters/a/x.yaml" in files
+    assert "rendered/.fleetc/manifest.json" in files
+    assert git(repo, "diff", "--cached", "--name-only").split() == ["other.txt"]
+
+
+def test_no_commit_when_unchanged_and_prune_is_committed(repo: Path) -> None:
+    out = repo / "rendered"
+    put(out, {"a.yaml": "1\n", "b.yaml": "2\n"})
+    first = commit(out, "one").commit
+    assert commit(out, "again").commit is None
+    assert git(repo, "rev-parse", "HEAD").strip() == first
+    put(out, {"a.yaml": "1\n"})
+    assert commit(out, "pruned").commit is not None
+    assert "rendered/b.yaml" not in git(repo, "ls-files").split()
+
+
+def test_cache_and_journal_stay_out_of_git(repo: Path) -> None:
+    out = repo / "rendered"
+    put(out, {"a.yaml": "1\n"})
+    with locked(out, create=False) as output:
+        output.remember("key")
+    assert (out / ".fleetc/cache.json").exists()
+    commit(out, "one")
+    assert "rendered/.fleetc/cache.json" not in git(repo, "ls-files").split()
+
+
+def test_first_commit_in_empty_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_tool("git")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q")
+    put(root / "out", {"a.yaml": "1\n"})
+    assert commit(root / "out", "first").commit is not None
+    assert commit(root / "out", "second").commit is None
+
+
+def test_refuses_outside_a_repository(tmp_path: Path) -> None:
+    require_tool("git")
+    put(tmp_path / "out", {"a.yaml": "1\n"})
+    with pytest.raises(GitError, match="not inside a git repository"):
+        commit(tmp_path / "out", "x")
+
+
+def test_someone_elses_index_lock_is_reported_not_deleted(repo: Path) -> None:
+    put(repo / "rendered", {"a.yaml": "1\n"})
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    with pytest.raises(GitError, match=r"index\.lock"):
+        commit(repo / "rendered", "x", lock_wait=0.5)
+    assert lock.exists()
+    lock.unlink()
+    assert commit(repo / "rendered", "x").commit is not None
+
+
+# -- the command, end to end ---------------------------------------------------------------
+
+
+def fleet_repo(repo: Path, fleet: str = "minimal") -> Path:
+    shutil.copy(FLEETS / fleet / "fleet.yaml", repo / "fleet.yaml")
+    git(repo, "add", "fleet.yaml")
+    git(repo, "commit", "-q", "-m", "fleet")
+    return repo
+
+
+def test_commit_command_commits_then_says_nothing_changed(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    first = fleetc("commit", "fleet.yaml", "--out", "rendered", cwd=repo)
+    assert first.returncode == 0, first.stderr
+    assert "committed rendered" in first.stderr
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "minimal" in message and "sha256:" in message
+    head = git(repo, "rev-parse", "HEAD")
+    second = fleetc("commit", "fleet.yaml", "--out", "rendered", cwd=repo)
+    assert second.returncode == 0 and "nothing to commit" in second.stderr
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_commit_command_outside_repository_writes_nothing(tmp_path: Path) -> None:
+    require_tool("git")
+    shutil.copy(FLEETS / "minimal" / "fleet.yaml", tmp_path / "fleet.yaml")
+    proc = fleetc("commit", "fleet.yaml", "--out", "rendered", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "not inside a git repository" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "rendered").exists()
+
+
+def test_commit_command_with_fleet_errors_commits_nothing(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    text = (repo / "fleet.yaml").read_text().replace("id: 2", "id: 1")
+    (repo / "fleet.yaml").write_text(text)
+    head = git(repo, "rev-parse", "HEAD")
+    proc = fleetc("commit", "fleet.yaml", "--out", "rendered", cwd=repo)
+    assert proc.returncode == 1 and "fleet.yaml:" in proc.stderr
+    assert not (repo / "rendered").exists()
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_commit_command_recommits_after_manual_edit(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    assert fleetc("commit", "--out", "rendered", cwd=repo).returncode == 0
+    rendered = snapshot(repo / "rendered")
+    victim = sorted(p for p in rendered if p.endswith(".yaml") and "/" in p)[0]
+    (repo / "rendered" / victim).write_text("hand edit\n")
+    git(repo, "commit", "-q", "-am", "someone edited generated output")
+    proc = fleetc("commit", "--out", "rendered", cwd=repo)
+    assert proc.returncode == 0 and "committed" in proc.stderr
+    assert snapshot(repo / "rendered") == rendered
+    assert git(repo, "status", "--porcelain") == ""
