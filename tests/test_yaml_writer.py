@@ -81,7 +81,7 @@ def test_ambiguous_strings_are_quoted_and_read_back(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text", ["payments", "eu-payments", "10.1.0.0/16", "fd00:10:1::/48", "service.cilium.io/global",
-             "./rendered/clusters/eu", "a b c", "mesh.eu.contoso.internal", "v1", "1h", "10m"],
+             "./rendered/clusters/eu", "a b c", "mesh.eu.contoso.internal", "v1", "1h", "10m", "172.16.3.100", "1.19.2"],
 )  # fmt: skip
 def test_ordinary_strings_stay_plain(text: str) -> None:
     assert scalar(text) == text
@@ -133,7 +133,21 @@ _scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False),
     _text,
-    st.sampled_from(["yes", "No", "~", "1.19", "0o7", "2001-12-14", "a\nb\n", "x\n\n", "- a"]),
+    st.sampled_from(
+        [
+            "yes",
+            "No",
+            "~",
+            "1.19",
+            "0o7",
+            "2001-12-14",
+            "a\nb\n",
+            "x\n\n",
+            "- a",
+            "1.2.3",
+            "10.1.0.0",
+        ]
+    ),
 )
 _data = st.recursive(
     _scalars,

@@ -3,8 +3,9 @@
 Every YAML byte fleetc writes comes from `dump`. The format is fixed so output is reviewable
 and byte-identical across runs:
 
-- key order: ``apiVersion``, ``kind``, ``metadata`` first, then sorted; inside ``metadata``:
-  ``name``, ``namespace``, then sorted. Sequences keep their order (renderers sort them);
+- key order: in an object (a mapping with ``apiVersion``) ``apiVersion``, ``kind``,
+  ``metadata`` first, then sorted; inside ``metadata``: ``name``, ``namespace``, then sorted;
+  every other mapping sorted. Sequences keep their order (renderers sort them);
 - block style, two-space indentation, sequences under a key not indented (as kubectl writes
   them), ``{}`` / ``[]`` for empty collections, no anchors or aliases, one trailing newline;
 - a string is written plain only when every reader takes it back as that same string. Words a
@@ -39,6 +40,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_/.+\-][A-Za-z0-9_./@:+=,()~ \-]*")
 # ... and must not look like a number, timestamp or other implicitly typed scalar: anything
 # that starts like a number and holds only number-ish characters is quoted.
 _NUMBERISH = re.compile(r"[0-9.+\-][0-9a-fA-FiInNoOxXtTzZ_.:+ \-]*")
+_DOTTED = re.compile(r"[0-9]+(\.[0-9]+){2,}")
 # YAML 1.1 booleans and nulls (any case), plus the 1.2 core ones: all stay strings when quoted.
 _WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"})
 # Characters a literal block cannot hold verbatim (they would be normalised or refused).
@@ -84,6 +86,8 @@ def _plain_ok(text: str) -> bool:
         return False
     if text == "-" or text.startswith(("- ", "---")):
         return False  # a sequence entry or a document marker, not a string
+    if _DOTTED.fullmatch(text):
+        return True  # an IPv4 address or a version: no reader takes several dots for a number
     return text.lower() not in _WORDS and not _NUMBERISH.fullmatch(text)
 
 
@@ -144,7 +148,12 @@ def _key(key: Any) -> str:
 
 
 def _ordered(mapping: Mapping[str, Any], is_metadata: bool) -> list[str]:
-    first = _META_FIRST if is_metadata else _FIRST
+    if is_metadata:
+        first: tuple[str, ...] = _META_FIRST
+    elif "apiVersion" in mapping:
+        first = _FIRST  # an object, at the top or embedded (a template, a health check)
+    else:
+        return sorted(mapping)
     head = [k for k in first if k in mapping]
     rest = sorted(k for k in mapping if k not in first)
     return head + rest
