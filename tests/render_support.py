@@ -1,0 +1,92 @@
+"""Helpers for the render tests: compile fleets through the real pipeline, read upstream
+schemas, and write a rendered tree to disk with the canonical writer."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compiler.diagnostics import Diagnostics
+from compiler.emit.yaml import dump
+from compiler.pipeline import Compiled, compile_fleet
+from compiler.render.output import File
+from tests.conftest import FLEETS, require_upstream
+
+
+def fleet_data(name: str = "contoso") -> dict[str, Any]:
+    data = yaml.safe_load((FLEETS / name / "fleet.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def compile_data(data: dict[str, Any]) -> Compiled:
+    diags = Diagnostics()
+    compiled = compile_fleet(dump(data).encode(), "fleet.yaml", diags)
+    assert compiled is not None, [str(d) for d in diags.items]
+    return compiled
+
+
+def variant(name: str = "contoso", **spec: Any) -> Compiled:
+    """`name`'s fleet with top-level spec sections merged (one level deep) and compiled."""
+    data = copy.deepcopy(fleet_data(name))
+    for key, value in spec.items():
+        if isinstance(value, dict) and isinstance(data["spec"].get(key), dict):
+            data["spec"][key] = {**data["spec"][key], **value}
+        else:
+            data["spec"][key] = value
+    return compile_data(data)
+
+
+def by_path(compiled: Compiled) -> dict[str, File]:
+    return {f.path: f for f in compiled.files}
+
+
+def objects(compiled: Compiled, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f.path, f.content)
+        for f in compiled.files
+        if isinstance(f.content, dict) and f.content.get("kind") == kind
+    ]
+
+
+@functools.cache
+def crd_schema(relative: str, version: str) -> dict[str, Any]:
+    """The openAPIV3Schema of `version` in the upstream CRD file `relative`."""
+    crd = yaml.safe_load((require_upstream() / relative).read_text())
+    for entry in crd["spec"]["versions"]:
+        if entry["name"] == version and entry.get("served"):
+            schema: dict[str, Any] = entry["schema"]["openAPIV3Schema"]
+            return schema
+    raise AssertionError(f"{relative} serves no {version}")
+
+
+@functools.cache
+def cilium_values_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        (require_upstream() / "cilium" / "helm" / "values.schema.json").read_text()
+    )
+    return schema
+
+
+def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(schema)
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(instance)
+    )
+
+
+def write_tree(files: tuple[File, ...] | list[File], root: Path) -> None:
+    """The rendered files as the canonical writer makes them (no header: that is emit's)."""
+    for file in files:
+        target = root / file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = file.content if isinstance(file.content, str) else dump(file.content)
+        target.write_text(text)

@@ -1,0 +1,222 @@
+"""Cluster Mesh values: checked against Cilium's own values schema and the Flux HelmRelease
+CRD, and against what fleet.yaml says (peers, ids, endpoints, TLS, routing)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import yaml as pyyaml
+from ruamel.yaml import YAML
+
+from compiler.render import clustermesh
+from compiler.resolve.model import ResolvedFleet
+from tests.render_support import (
+    cilium_values_schema,
+    compile_data,
+    crd_schema,
+    fleet_data,
+    objects,
+    schema_errors,
+    variant,
+)
+
+HELMRELEASE_CRD = "flux/helm.toolkit.fluxcd.io_helmreleases.yaml"
+DNS1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+VARIANTS = {
+    "contoso": lambda: variant(),
+    "minimal": lambda: variant("minimal"),
+    "native-ipsec": lambda: variant(
+        cilium={"routingMode": "native", "nativeRoutingCIDR": "10.0.0.0/8", "encryption": "ipsec"}
+    ),
+    "geneve-cronjob-nodeport": lambda: variant(
+        cilium={"tunnelProtocol": "geneve", "maxConnectedClusters": 511},
+        mesh={
+            "serviceDiscovery": "annotations",
+            "domain": "mesh.contoso.internal",
+            "apiserver": {"serviceType": "NodePort"},
+            "tls": {"method": "cronJob"},
+        },
+    ),
+    "helmrelease": lambda: variant(cilium={"helmRelease": {"enabled": True}}),
+    "helmrelease-oci": lambda: variant(
+        cilium={
+            "helmRelease": {
+                "enabled": True,
+                "sourceRef": {"kind": "OCIRepository", "name": "cilium-chart"},
+            }
+        }
+    ),
+}
+
+
+def _values(resolved: ResolvedFleet) -> dict[str, dict[str, Any]]:
+    return {c.name: clustermesh.values(resolved, c) for c in resolved.clusters}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_values_match_the_upstream_cilium_schema(name: str) -> None:
+    compiled = VARIANTS[name]()
+    schema = cilium_values_schema()
+    for configmaps in objects(compiled, "ConfigMap"):
+        path, obj = configmaps
+        values = YAML(typ="safe").load(io.StringIO(obj["data"]["values.yaml"]))
+        assert schema_errors(schema, values) == [], path
+
+
+def test_the_schema_check_can_fail() -> None:
+    values = _values(variant().resolved)["us-api"]
+    values["clustermesh"]["config"]["clusters"] = "us-api"
+    values["cluster"]["id"] = "3"
+    assert len(schema_errors(cilium_values_schema(), values)) == 2
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_peer_but_self_with_its_endpoint(name: str) -> None:
+    compiled = VARIANTS[name]()
+    declared = {c["name"]: c for c in compiled.checked.fleet.model_dump()["spec"]["clusters"]}
+    for cluster, values in _values(compiled.resolved).items():
+        assert values["cluster"] == {"name": cluster, "id": declared[cluster]["id"]}
+        peers = values["clustermesh"]["config"]["clusters"]
+        assert set(peers) == set(declared) - {cluster}
+        for peer, entry in peers.items():
+            endpoint = declared[peer]["meshEndpoint"]
+            expected = {"port": endpoint["port"]}
+            if endpoint["address"] is not None:
+                expected["address"] = endpoint["address"]
+            else:
+                expected["ips"] = endpoint["ips"]
+            assert entry == expected
+        mesh = values["clustermesh"]
+        assert mesh["useAPIServer"] is True and mesh["config"]["enabled"] is True
+        assert mesh["policyDefaultLocalCluster"] is True
+        assert mesh["maxConnectedClusters"] == compiled.resolved.cilium.max_connected_clusters
+
+
+def test_server_certificate_covers_how_peers_dial_in() -> None:
+    values = _values(variant().resolved)
+    assert values["eu-payments"]["clustermesh"]["apiserver"]["tls"]["server"] == {
+        "extraDnsNames": ["mesh.eu-payments.contoso.internal"]
+    }
+    assert values["us-api"]["clustermesh"]["apiserver"]["tls"]["server"] == {
+        "extraIpAddresses": ["172.16.3.100"]
+    }
+    custom = _values(variant(mesh={"domain": "mesh.contoso.internal"}).resolved)
+    assert custom["us-api"]["clustermesh"]["apiserver"]["tls"]["server"] == {
+        "extraDnsNames": ["us-api.mesh.contoso.internal"],
+        "extraIpAddresses": ["172.16.3.100"],
+    }
+
+
+def test_tls_method_and_issuer() -> None:
+    tls = _values(variant().resolved)["dev"]["clustermesh"]["apiserver"]["tls"]["auto"]
+    assert tls == {
+        "enabled": True,
+        "method": "certmanager",
+        "certManagerIssuerRef": {
+            "group": "cert-manager.io",
+            "kind": "ClusterIssuer",
+            "name": "fleet-mesh-ca",
+        },
+    }
+    cron = variant(mesh={"tls": {"method": "cronJob"}})
+    assert _values(cron.resolved)["dev"]["clustermesh"]["apiserver"]["tls"]["auto"] == {
+        "enabled": True,
+        "method": "cronJob",
+    }
+
+
+def test_routing_encryption_and_discovery() -> None:
+    tunnel = _values(variant().resolved)["dev"]
+    assert tunnel["routingMode"] == "tunnel" and tunnel["tunnelProtocol"] == "vxlan"
+    assert "ipv4NativeRoutingCIDR" not in tunnel
+    assert tunnel["encryption"] == {"enabled": True, "type": "wireguard"}
+    assert tunnel["clustermesh"]["mcsapi"] == {"enabled": True}
+    native = _values(
+        variant(
+            cilium={
+                "routingMode": "native",
+                "nativeRoutingCIDR": "10.0.0.0/8",
+                "encryption": "none",
+            },
+            mesh={"serviceDiscovery": "annotations"},
+        ).resolved
+    )["dev"]
+    assert native["routingMode"] == "native" and "tunnelProtocol" not in native
+    assert native["ipv4NativeRoutingCIDR"] == "10.0.0.0/8"
+    assert native["encryption"] == {"enabled": False}
+    assert native["clustermesh"]["mcsapi"] == {"enabled": False}
+
+
+def test_apiserver_service() -> None:
+    service = _values(variant().resolved)["dev"]["clustermesh"]["apiserver"]["service"]
+    assert service == {
+        "type": "LoadBalancer",
+        "annotations": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
+    }
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_no_key_material(name: str) -> None:
+    for values in _values(VARIANTS[name]().resolved).values():
+        assert not _keys(values) & {"key", "cert", "caCert", "tls.key", "tls.crt", "ca.crt"}
+
+
+def test_configmap_is_a_valid_configmap_both_yaml_versions_agree() -> None:
+    compiled = variant()
+    configmaps = objects(compiled, "ConfigMap")
+    assert len(configmaps) == len(compiled.resolved.clusters)
+    for path, obj in configmaps:
+        assert path.endswith("/cilium/configmap-kube-system-cilium-fleet-values.yaml")
+        meta = obj["metadata"]
+        assert meta["name"] == "cilium-fleet-values" and meta["namespace"] == "kube-system"
+        assert meta["labels"]["reconcile.fluxcd.io/watch"] == "Enabled"
+        assert set(obj) == {"apiVersion", "kind", "metadata", "data"}
+        assert all(isinstance(v, str) for v in obj["data"].values())
+        text = obj["data"]["values.yaml"]
+        cluster = path.split("/")[1]
+        expected = clustermesh.values(compiled.resolved, compiled.resolved.cluster(cluster))
+        assert YAML(typ="safe").load(io.StringIO(text)) == expected
+        assert pyyaml.safe_load(text) == expected
+
+
+@pytest.mark.parametrize("name", ["helmrelease", "helmrelease-oci"])
+def test_helmrelease_matches_the_flux_crd(name: str) -> None:
+    compiled = VARIANTS[name]()
+    releases = objects(compiled, "HelmRelease")
+    assert len(releases) == len(compiled.resolved.clusters)
+    schema = crd_schema(HELMRELEASE_CRD, "v2")
+    for path, obj in releases:
+        assert schema_errors(schema, obj) == [], path
+        assert obj["spec"]["valuesFrom"] == [
+            {"kind": "ConfigMap", "name": "cilium-fleet-values", "valuesKey": "values.yaml"}
+        ]
+        assert ("chartRef" in obj["spec"]) == (name == "helmrelease-oci")
+    assert objects(variant(), "HelmRelease") == []
+
+
+def test_helmrelease_schema_check_can_fail() -> None:
+    release = objects(VARIANTS["helmrelease"](), "HelmRelease")[0][1]
+    release["spec"]["valuesFrom"][0]["kind"] = "Service"
+    assert schema_errors(crd_schema(HELMRELEASE_CRD, "v2"), release) != []
+
+
+def test_release_location_is_configurable() -> None:
+    data = fleet_data()
+    data["spec"]["cilium"]["release"] = {"name": "cilium-cni", "namespace": "cilium"}
+    data["spec"]["cilium"]["helmRelease"] = {"enabled": True}
+    compiled = compile_data(data)
+    (_, release), *_ = objects(compiled, "HelmRelease")
+    assert release["metadata"]["name"] == "cilium-cni"
+    assert release["metadata"]["namespace"] == "cilium"
+    assert {obj["metadata"]["namespace"] for _, obj in objects(compiled, "ConfigMap")} == {"cilium"}
