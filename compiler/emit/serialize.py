@@ -14,8 +14,10 @@ comments, so JSON files get no header (the manifest names their source).
 from __future__ import annotations
 
 from posixpath import splitext
+from typing import TYPE_CHECKING
 
-from compiler.render.output import File
+if TYPE_CHECKING:  # importing compiler.render would load every renderer and the model
+    from compiler.render.output import File
 
 HASH_COMMENT = frozenset({".yaml", ".yml", ".txt", ".batch", ".bpftool", ".sh", ".conf", ""})
 """Extensions whose format takes ``#`` line comments."""
