@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from itertools import pairwise
 
-from compiler.render import clustermesh, flux, services
+from compiler.render import clustermesh, flux, policies, services
 from compiler.render.output import File
 from compiler.resolve.model import ResolvedFleet
 
@@ -32,6 +32,7 @@ Renderer = Callable[[ResolvedFleet], Iterable[File]]
 RENDERERS: tuple[Renderer, ...] = (
     clustermesh.render,
     services.render,
+    policies.render_policies,
     # Add a renderer here: one line, `module.function`, in the order files should be built.
 )
 

@@ -189,11 +189,11 @@ def helm_release(resolved: ResolvedFleet) -> dict[str, Any]:
 def render(resolved: ResolvedFleet) -> list[File]:
     files: list[File] = []
     for cluster in resolved.clusters:
-        origin = f"cluster {cluster.name} ({resolved.source}:{cluster.origin.line})"
+        origin = f"cluster {cluster.name} in {resolved.source}"
         configmap = values_configmap(resolved, cluster)
         files.append(File(object_path(cluster.name, COMPONENT, configmap), configmap, origin))
         if resolved.cilium.helm_release:
             release = helm_release(resolved)
-            origin = f"spec.cilium.helmRelease ({resolved.source})"
+            origin = f"spec.cilium.helmRelease in {resolved.source}"
             files.append(File(object_path(cluster.name, COMPONENT, release), release, origin))
     return files

@@ -95,7 +95,7 @@ def cluster_kustomizations(
             data[root].setdefault(directory, []).append(relative)
         else:
             resources[root].append(relative)
-    origin = f"every file of cluster {cluster} ({resolved.source})"
+    origin = f"every file of cluster {cluster} in {resolved.source}"
     return [
         File(
             prefix + (f"{root}/" if root else "") + KUSTOMIZATION,
@@ -177,7 +177,7 @@ def render(resolved: ResolvedFleet, files: Sequence[File]) -> list[File]:
     out: list[File] = []
     for cluster in resolved.clusters:
         out.extend(cluster_kustomizations(resolved, cluster.name, by_cluster[cluster.name]))
-        origin = f"cluster {cluster.name} ({resolved.source}:{cluster.origin.line})"
+        origin = f"cluster {cluster.name} in {resolved.source}"
         names = []
         for obj in flux_kustomizations(resolved, cluster.name):
             name = f"kustomization-{obj['metadata']['name']}.yaml"

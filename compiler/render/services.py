@@ -38,7 +38,7 @@ PRUNE = "kustomize.toolkit.fluxcd.io/prune"
 
 
 def _origin(resolved: ResolvedFleet, service: Service) -> str:
-    return f"service {service.ref} ({resolved.source}:{service.origin.line})"
+    return f"service {service.ref} in {resolved.source}"
 
 
 def service_export(resolved: ResolvedFleet, service: Service) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def _annotation_files(resolved: ResolvedFleet, cluster: Cluster) -> list[File]:
                     _origin(resolved, service),
                 )
             )
-        origin = f"spec.services ({resolved.source})"
+        origin = f"spec.services in {resolved.source}"
         files.append(File(f"{base}/kustomization.yaml", _component(services), origin))
     return files
 
@@ -120,7 +120,7 @@ def render(resolved: ResolvedFleet) -> list[File]:
         else:
             files.extend(_annotation_files(resolved, cluster))
         if cluster.cilium_version >= GLOBAL_NAMESPACES_SINCE:
-            origin = f"namespaces fleetc manages in cluster {cluster.name} ({resolved.source})"
+            origin = f"namespaces of cluster {cluster.name} in {resolved.source}"
             for namespace in resolved.namespaces(cluster.name):
                 obj = global_namespace(namespace)
                 files.append(File(object_path(cluster.name, NAMESPACE_COMPONENT, obj), obj, origin))
