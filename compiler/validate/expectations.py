@@ -9,10 +9,14 @@ endpoints are reported by `compiler.validate.references` and skipped here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from compiler.diagnostics import Diagnostics, Related
 from compiler.load import Document
 from compiler.model import Fleet, PortRange
-from compiler.reach import Decision
+
+if TYPE_CHECKING:  # compiler.reach imports compiler.validate.endpoints: import it lazily
+    from compiler.reach import Decision
 
 
 def _related(doc: Document, decision: Decision) -> list[Related]:
