@@ -7,6 +7,7 @@ path (the same tuples pydantic puts in an error's ``loc``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,9 @@ class Source:
     name: str
     text: str
 
-    @property
+    @functools.cached_property
     def lines(self) -> list[str]:
+        # cached: every diagnostic printed reads a line, and a fleet can be megabytes
         return self.text.splitlines()
 
     def line(self, number: int) -> str:

@@ -10,12 +10,22 @@ expanded is counted, so a "billion laughs" document is refused before anything w
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 from compiler.diagnostics import Diagnostics, FleetError, Position, Related
 from compiler.load.document import Document, MappingPositions, SequencePositions, Source
@@ -44,8 +54,18 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 
+_WORDS: dict[str, Any] = {"": None, "~": None, "null": None, "Null": None, "NULL": None, **_BOOL}
+_NUMBER_START = frozenset("0123456789+-.")
+
+
 def resolve_plain(value: str) -> Any:
     """YAML 1.2 core schema for plain (unquoted, untagged) scalars."""
+    # Fast path: most scalars in a fleet are names, which start with a letter and are neither
+    # null nor a boolean; only the few that could be numbers go through the patterns.
+    if value in _WORDS:
+        return _WORDS[value]
+    if value[0] not in _NUMBER_START:
+        return value
     if _NULL.match(value):
         return None
     if value in _BOOL:
@@ -75,7 +95,18 @@ _TAGGED = {
 class _Frame:
     """A container being built: its value, positions and (for mappings) the pending key."""
 
-    __slots__ = ("anchor", "info", "key", "key_at", "merge", "size", "start", "value")
+    __slots__ = (
+        "anchor",
+        "info",
+        "items",
+        "key",
+        "key_at",
+        "keys",
+        "merge",
+        "size",
+        "start",
+        "value",
+    )
 
     def __init__(
         self,
@@ -87,6 +118,9 @@ class _Frame:
         self.value = value
         self.start = start
         self.info = info
+        # the position lists themselves, so the hot path does no isinstance checks
+        self.items = info.items if isinstance(info, SequencePositions) else None
+        self.keys = info.keys if isinstance(info, MappingPositions) else None
         self.anchor = anchor
         self.key: Any = _NO_KEY
         self.key_at: tuple[int, int] = (0, 0)
@@ -126,6 +160,10 @@ def load(data: bytes, name: str, limits: Limits = Limits()) -> Document:
     ):
         raise fail("load-empty", "the file is empty; expected a Fleet document", (1, 1))
 
+    # The tree is acyclic and built in one go: the cycle collector would only rescan it,
+    # again and again as it grows (a third of the load time of a large fleet).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         root, root_at, positions = _compose(text, name, limits, diags)
     except YAMLError as exc:
@@ -135,6 +173,9 @@ def load(data: bytes, name: str, limits: Limits = Limits()) -> Document:
         raise fail("yaml-syntax", f"YAML syntax error: {problem}", at) from None
     except RecursionError:  # pragma: no cover - depth is limited before Python recursion
         raise fail("load-too-deep", "nesting is too deep", (1, 1)) from None
+    finally:
+        if collecting:
+            gc.enable()
     if diags.has_errors:
         raise FleetError(diags)
     if not isinstance(root, dict):
@@ -203,7 +244,6 @@ def new_yaml() -> YAML:
 def _compose(
     text: str, name: str, limits: Limits, diags: Diagnostics
 ) -> tuple[Any, tuple[int, int], dict[int, MappingPositions | SequencePositions]]:
-    yaml = new_yaml()
     positions: dict[int, MappingPositions | SequencePositions] = {}
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Frame] = []
@@ -223,12 +263,10 @@ def _compose(
             return
         top = stack[-1]
         top.size += size
-        if isinstance(top.value, list):
-            assert isinstance(top.info, SequencePositions)
+        if top.items is not None:  # a sequence
             top.value.append(value)
-            top.info.items.append(at)
+            top.items.append(at)
             return
-        assert isinstance(top.info, MappingPositions)
         if top.key is _NO_KEY:
             if isinstance(value, dict | list):
                 diags.error("yaml-complex-key", "mapping keys must be scalars", pos(at))
@@ -240,33 +278,71 @@ def _compose(
         key, key_at = top.key, top.key_at
         top.key = _NO_KEY
         if key is _MERGE:
-            if isinstance(value, list):
-                seq = positions.get(id(value))
-                where = seq.items if isinstance(seq, SequencePositions) else [at] * len(value)
-                sources = list(zip(value, where, strict=True))
-            else:
-                sources = [(value, at)]
-            for src, src_at in sources:
-                if not isinstance(src, dict):
-                    diags.error("yaml-merge", "'<<' merges only mappings", pos(src_at))
-                    continue
-                top.merge.append((src, key_at, src_at))
+            _merge_into(top, value, key_at, at, positions, diags, pos)
             return
-        if key in top.value:
-            first = top.info.keys[key][0]
+        keys = top.keys
+        assert keys is not None
+        if key in keys:
             diags.error(
                 "yaml-duplicate-key",
                 f"duplicate key {key!r}",
                 pos(key_at),
-                related=[Related(pos(first), "first defined here")],
+                related=[Related(pos(keys[key][0]), "first defined here")],
             )
             return
         top.value[key] = value
-        top.info.keys[key] = (key_at, at)
+        keys[key] = (key_at, at)
 
-    for event in yaml.parse(text):
-        kind = type(event).__name__
-        if kind == "DocumentStartEvent":
+    max_scalar, max_depth, max_nodes = limits.max_scalar, limits.max_depth, limits.max_nodes
+    # Dispatch on the event class itself: this loop runs once per node of the document.
+    for event in new_yaml().parse(text):
+        cls = type(event)
+        if cls is ScalarEvent:
+            mark = event.start_mark
+            at = (mark.line + 1, mark.column + 1)
+            raw = event.value
+            if not event.style and event.tag is None and len(raw) <= max_scalar:
+                # the common case, a plain scalar; `_scalar` handles every other
+                value: Any = resolve_plain(raw)
+                plain_key = True
+            else:
+                value = _scalar(event, at, pos, diags, limits)
+                plain_key = False
+            total += 1
+            if event.anchor:
+                anchors[event.anchor] = (value, 1)
+            add(value, at, 1, plain_key)
+        elif cls is MappingStartEvent or cls is SequenceStartEvent:
+            at = _at(event.start_mark)
+            if len(stack) >= max_depth:
+                diags.error("load-too-deep", f"nesting deeper than {max_depth} levels", pos(at))
+                break
+            total += 1
+            if cls is MappingStartEvent:
+                frame = _Frame({}, MappingPositions(at), event.anchor, at)
+            else:
+                frame = _Frame([], SequencePositions(at), event.anchor, at)
+            positions[id(frame.value)] = frame.info
+            stack.append(frame)
+        elif cls is MappingEndEvent or cls is SequenceEndEvent:
+            frame = stack.pop()
+            if frame.merge:
+                _apply_merge(frame)
+            if frame.anchor:
+                anchors[frame.anchor] = (frame.value, frame.size)
+            add(frame.value, frame.start, frame.size, False)
+        elif cls is AliasEvent:
+            at = _at(event.start_mark)
+            if event.anchor not in anchors:
+                diags.error("yaml-alias", f"unknown alias *{event.anchor}", pos(at))
+                break
+            value, size = anchors[event.anchor]
+            if any(f.value is value for f in stack):
+                diags.error("yaml-alias", f"alias *{event.anchor} refers to itself", pos(at))
+                break
+            total += size
+            add(value, at, size, False)
+        elif cls is DocumentStartEvent:
             documents += 1
             if documents > 1:
                 diags.error(
@@ -277,60 +353,43 @@ def _compose(
                 )
                 break
             continue
-        if kind in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
+        else:  # stream start and end, document end
             continue
-        at = _at(event.start_mark)
-        if kind == "ScalarEvent":
-            value = _scalar(event, at, pos, diags, limits)
-            total += 1
-            is_plain_key = bool(event.implicit[0]) and event.style in (None, "")
-            if event.anchor:
-                anchors[event.anchor] = (value, 1)
-            add(value, at, 1, is_plain_key)
-        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
-            if len(stack) >= limits.max_depth:
-                diags.error(
-                    "load-too-deep",
-                    f"nesting deeper than {limits.max_depth} levels",
-                    pos(at),
-                )
-                break
-            total += 1
-            if kind == "MappingStartEvent":
-                frame = _Frame({}, MappingPositions(at), event.anchor, at)
-            else:
-                frame = _Frame([], SequencePositions(at), event.anchor, at)
-            positions[id(frame.value)] = frame.info
-            stack.append(frame)
-        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
-            frame = stack.pop()
-            if frame.merge:
-                _apply_merge(frame)
-            if frame.anchor:
-                anchors[frame.anchor] = (frame.value, frame.size)
-            add(frame.value, frame.start, frame.size, False)
-        elif kind == "AliasEvent":
-            if event.anchor not in anchors:
-                diags.error("yaml-alias", f"unknown alias *{event.anchor}", pos(at))
-                break
-            value, size = anchors[event.anchor]
-            if any(f.value is value for f in stack):
-                diags.error("yaml-alias", f"alias *{event.anchor} refers to itself", pos(at))
-                break
-            total += size
-            add(value, at, size, False)
-        if total > limits.max_nodes:
+        if total > max_nodes:
             diags.error(
                 "load-too-many-nodes",
-                f"the document expands to more than {limits.max_nodes} nodes"
+                f"the document expands to more than {max_nodes} nodes"
                 " (aliases are counted each time they are used)",
-                pos(at),
+                pos(_at(event.start_mark)),
                 hint="an alias bomb, or a fleet far beyond any supported size",
             )
             break
-        if diags.has_errors and len(diags) >= 50:
+        if len(diags.items) >= 50:  # enough to show; the rest are likely consequences
             break
     return root, root_at, positions
+
+
+def _merge_into(
+    top: _Frame,
+    value: Any,
+    key_at: tuple[int, int],
+    at: tuple[int, int],
+    positions: dict[int, MappingPositions | SequencePositions],
+    diags: Diagnostics,
+    pos: Any,
+) -> None:
+    """Record the mappings a ``<<`` key names; they are merged when the mapping ends."""
+    if isinstance(value, list):
+        seq = positions.get(id(value))
+        where = seq.items if isinstance(seq, SequencePositions) else [at] * len(value)
+        sources = list(zip(value, where, strict=True))
+    else:
+        sources = [(value, at)]
+    for src, src_at in sources:
+        if not isinstance(src, dict):
+            diags.error("yaml-merge", "'<<' merges only mappings", pos(src_at))
+            continue
+        top.merge.append((src, key_at, src_at))
 
 
 _MERGE = object()

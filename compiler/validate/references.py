@@ -28,21 +28,25 @@ def _services(fleet: Fleet) -> dict[str, Service]:
 
 
 def _unknown_cluster(
-    doc: Document, fleet: Fleet, name: str, path: Path, diags: Diagnostics
+    doc: Document, known: frozenset[str], name: str, path: Path, diags: Diagnostics
 ) -> None:
-    """Report `name` at `path` unless it is a cluster of the fleet."""
-    names = [c.name for c in fleet.spec.clusters]
-    if name not in names:
+    """Report `name` at `path` unless it is one of the `known` cluster names."""
+    if name not in known:
         diags.error(
             "ref-unknown-cluster",
             f"unknown cluster {name!r}",
             doc.position(path),
-            hint=did_you_mean(name, names),
+            hint=did_you_mean(name, known),
         )
+
+
+def _cluster_names(fleet: Fleet) -> frozenset[str]:
+    return frozenset(c.name for c in fleet.spec.clusters)
 
 
 def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """One declaration per ns/name, clusters that exist (once each), distinct ports."""
+    known = _cluster_names(fleet)
     first: dict[str, int] = {}
     for i, service in enumerate(fleet.spec.services):
         here = (*SERVICES, i)
@@ -69,7 +73,7 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                 )
                 continue
             listed[name] = j
-            _unknown_cluster(doc, fleet, name, path, diags)
+            _unknown_cluster(doc, known, name, path, diags)
         names: dict[str, int] = {}
         numbers: dict[tuple[int, str], int] = {}
         for j, port in enumerate(service.ports):
@@ -99,6 +103,9 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
 def check_policies(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """Unique names; services and clusters that resolve; ports that the target has."""
     services = _services(fleet)
+    # many policies share a selector; each is matched against every cluster once
+    matches: dict[str, bool] = {}
+    known = _cluster_names(fleet)
     first: dict[str, int] = {}
     for i, policy in enumerate(fleet.spec.policies):
         here = (*POLICIES, i)
@@ -111,15 +118,17 @@ def check_policies(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             )
         else:
             first[policy.name] = i
-        _check_peer(doc, fleet, services, policy.from_, (*here, "from"), diags)
-        _check_peer(doc, fleet, services, policy.to, (*here, "to"), diags)
+        for side, peer in (("from", policy.from_), ("to", policy.to)):
+            _check_peer(doc, fleet, known, services, matches, peer, (*here, side), diags)
         _check_ports(doc, services, policy.to, (*here, "to"), diags)
 
 
 def _check_peer(
     doc: Document,
     fleet: Fleet,
+    known: frozenset[str],
     services: dict[str, Service],
+    matches: dict[str, bool],
     peer: Peer,
     here: Path,
     diags: Diagnostics,
@@ -137,7 +146,7 @@ def _check_peer(
     path = (*here, "clusters")
     if isinstance(selector, list):
         for k, name in enumerate(selector):
-            _unknown_cluster(doc, fleet, name, (*path, k), diags)
+            _unknown_cluster(doc, known, name, (*path, k), diags)
         if not selector:
             diags.warning(
                 "policy-selector-empty",
@@ -147,7 +156,10 @@ def _check_peer(
         return
     if not isinstance(selector, ClusterLabelSelector) or selector.cel is not None:
         return  # CEL selectors are checked by compiler.validate.cel
-    if not any(match_labels(selector, c.labels) for c in fleet.spec.clusters):
+    key = selector.model_dump_json()
+    if key not in matches:
+        matches[key] = any(match_labels(selector, c.labels) for c in fleet.spec.clusters)
+    if not matches[key]:
         diags.warning(
             "policy-selector-empty",
             "this cluster selector matches no cluster; the policy has no effect here",
@@ -226,6 +238,7 @@ def check_guardrails(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
 def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """Endpoints well-formed and resolving: the cluster exists, the service runs there."""
     services = _services(fleet)
+    known = _cluster_names(fleet)
     names: dict[str, int] = {}
     for i, expectation in enumerate(fleet.spec.expectations):
         here = ("spec", "expectations", i)
@@ -242,12 +255,12 @@ def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             else:
                 names[expectation.name] = i
         for side, text in (("from", expectation.from_), ("to", expectation.to)):
-            _check_endpoint(doc, fleet, services, text, (*here, side), diags)
+            _check_endpoint(doc, known, services, text, (*here, side), diags)
 
 
 def _check_endpoint(
     doc: Document,
-    fleet: Fleet,
+    names: frozenset[str],
     services: dict[str, Service],
     text: str,
     path: Path,
@@ -264,7 +277,6 @@ def _check_endpoint(
         )
         return
     cluster_at = text.rindex("@") + 1
-    names = [c.name for c in fleet.spec.clusters]
     if endpoint.cluster not in names:
         diags.error(
             "ref-unknown-cluster",
