@@ -1,0 +1,177 @@
+"""`fleetc explain [FLEET] --from X --to Y --port P/PROTO`: may X reach Y, and which rule says so.
+
+X and Y are written as in expectations (``ns/service@cluster``, ``ns@cluster``,
+``ns/key=value,...@cluster``). The answer comes from the reachability model; the objects listed
+are the rendered policies that enforce the deciding rule in each cluster concerned.
+
+Exit 0; 1 when the fleet has errors, or when the flow is denied and ``--exit-code`` is given;
+2 for usage errors (bad X, Y or port, names the fleet does not have). A failing expectation
+does not stop explain: explaining it is what explain is for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
+from compiler.commands.common import add_fleet_argument, print_diagnostics, read_fleet
+from compiler.diagnostics import Diagnostics, Severity
+from compiler.load import Source
+from compiler.model import PortRange
+from compiler.reach import Decision, Endpoint
+from compiler.resolve.model import ResolvedFleet
+
+IGNORED = frozenset({"expectation-failed"})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_fleet_argument(parser)
+    parser.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="X",
+        help="ns/service@cluster, ns@cluster or ns/k=v,...@cluster",
+    )
+    parser.add_argument("--to", dest="destination", required=True, metavar="Y", help="as --from")
+    parser.add_argument("--port", required=True, metavar="P/PROTO", help="e.g. 443/TCP")
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="output format (default: text)",
+    )
+    parser.add_argument("--exit-code", action="store_true", help="exit 1 when the flow is denied")
+
+
+def _port(text: str) -> PortRange:
+    try:
+        port = PortRange.parse(text)
+    except ValueError:
+        raise UsageError(f"--port {text!r}: write a port and protocol such as 443/TCP") from None
+    if port.low != port.high or port.protocol == "ANY" or not 1 <= port.low <= 65535:
+        raise UsageError(f"--port {text!r}: name one port (1-65535) and TCP, UDP or SCTP")
+    return port
+
+
+def _endpoint(resolved: ResolvedFleet | None, flag: str, text: str) -> Any:
+    from compiler.reach import EndpointError, UnknownEndpoint, endpoint_for
+    from compiler.validate.endpoints import parse_endpoint
+
+    try:
+        written = parse_endpoint(text)
+        return written if resolved is None else endpoint_for(resolved, written)
+    except EndpointError as exc:
+        raise UsageError(f"{flag} {text!r}: {exc.message}") from None
+    except UnknownEndpoint as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        raise UsageError(f"{flag} {text!r}: {exc.message}{hint}") from None
+
+
+def enforcing_objects(
+    resolved: ResolvedFleet, decision: Decision, src: Endpoint, dst: Endpoint
+) -> list[dict[str, str]]:
+    """The rendered objects (path, cluster, direction) that carry the deciding rule."""
+    from compiler.render.output import object_path
+    from compiler.render.policies import COMPONENT, defaults_object, rule_object
+
+    out = []
+    if decision.rule is not None:
+        for direction, cluster in (("egress", src.cluster), ("ingress", dst.cluster)):
+            obj = rule_object(resolved, decision.rule, direction)
+            if obj is not None:
+                path = object_path(cluster, COMPONENT, obj)
+                out.append({"path": path, "cluster": cluster, "direction": direction})
+    elif decision.kind in ("default-deny", "dns"):
+        cluster = decision.cluster or src.cluster
+        namespace = decision.namespace or src.namespace
+        direction = decision.direction or "egress"
+        obj = defaults_object(resolved, cluster, namespace)
+        if obj is not None:
+            path = object_path(cluster, COMPONENT, obj)
+            out.append({"path": path, "cluster": cluster, "direction": direction})
+    return out
+
+
+def _rule(decision: Decision) -> dict[str, Any] | None:
+    rule = decision.rule
+    if rule is None:
+        return None
+    return {
+        "name": rule.name,
+        "action": rule.action,
+        "file": rule.origin.file,
+        "line": rule.origin.line,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    port = _port(args.port)
+    for flag, text in (("--from", args.source), ("--to", args.destination)):
+        _endpoint(None, flag, text)
+    data = read_fleet(args.fleet)
+    from compiler.pipeline import check
+    from compiler.reach import decide
+    from compiler.resolve import resolve
+
+    diags = Diagnostics()
+    checked = check(data, args.fleet, diags)
+    blocking = [d for d in diags.items if d.severity is Severity.ERROR and d.code not in IGNORED]
+    if checked is None or blocking:
+        source = (
+            checked.doc.source if checked else Source(args.fleet, data.decode("utf-8", "replace"))
+        )
+        shown = Diagnostics([d for d in diags.items if d.code not in IGNORED])
+        print_diagnostics(shown, {args.fleet: source}, args.output)
+        return EXIT_FINDINGS
+    resolved = resolve(checked.doc, checked.fleet, Diagnostics())
+    src = _endpoint(resolved, "--from", args.source)
+    dst = _endpoint(resolved, "--to", args.destination)
+    decision = decide(resolved, src, dst, port.protocol, port.low)
+    objects = enforcing_objects(resolved, decision, src, dst)
+    if args.output == "json":
+        result = {
+            "allowed": decision.allowed,
+            "from": args.source,
+            "to": args.destination,
+            "port": str(port),
+            "decision": {
+                "kind": decision.kind,
+                "reason": decision.reason,
+                "rule": _rule(decision),
+                "direction": decision.direction,
+                "cluster": decision.cluster,
+                "namespace": decision.namespace,
+            },
+            "objects": objects,
+        }
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(_text(args.source, args.destination, port, decision, objects))
+    return EXIT_FINDINGS if args.exit_code and not decision.allowed else EXIT_OK
+
+
+def _text(
+    source: str,
+    destination: str,
+    port: PortRange,
+    decision: Decision,
+    objects: list[dict[str, str]],
+) -> str:
+    verdict = "allowed" if decision.allowed else "denied"
+    lines = [f"{verdict}: {source} -> {destination} on {port}"]
+    if decision.rule is not None:
+        origin = decision.rule.origin
+        lines.append(f"  decided by: {decision.reason} at {origin.file}:{origin.line}")
+    else:
+        lines.append(f"  decided by: {decision.reason}")
+    if objects:
+        lines.append("  enforced by:")
+        lines.extend(f"    {o['path']} ({o['direction']} in {o['cluster']})" for o in objects)
+    else:
+        lines.append("  enforced by: no policy object (nothing selects this flow)")
+    return "\n".join(lines) + "\n"
