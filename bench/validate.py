@@ -85,7 +85,8 @@ def bench_small(workdir: Path, repeat: int) -> dict[str, Any]:
         "ratio_min": min(runs) / min(bare),
         "target_ratio": RATIO_TARGET,
     }
-    result["ok"] = result["ratio_median"] <= RATIO_TARGET
+    # a busy machine can flatter either ratio; hold the worse of the two to the target
+    result["ok"] = max(result["ratio_median"], result["ratio_min"]) <= RATIO_TARGET
     return result
 
 
