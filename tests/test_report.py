@@ -18,6 +18,7 @@ from compiler.report import FORMATS, formatter
 from compiler.report import github as gh
 from compiler.report.json import format_diagnostics as to_json
 from compiler.report.sarif import format_diagnostics as to_sarif
+from tests.conftest import ROOT
 
 SOURCE = {"fleet.yaml": Source("fleet.yaml", "a: 1\nb: 2\nc: 3\n")}
 
@@ -319,3 +320,18 @@ def test_cli_formats_print_to_stdout_and_exit_1(
 def test_each_format_is_deterministic(output: str) -> None:
     fmt = formatter(output)
     assert fmt(DIAGNOSTICS, SOURCE) == fmt(list(DIAGNOSTICS), dict(SOURCE))
+
+
+def test_validate_takes_several_files_and_reports_them_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = ROOT / "fleets" / "minimal" / "fleet.yaml"
+    bad = tmp_path / "fleet.yaml"
+    bad.write_text(BAD)
+    assert main(["validate", "-o", "json", str(good), str(bad), str(good)]) == 1
+    found = json.loads(capsys.readouterr().out)
+    assert [(d["file"], d["code"]) for d in found] == [(str(bad), "guardrail-failed")]
+    assert main(["validate", str(good), str(good)]) == 0
+    assert main(["validate", str(good), str(tmp_path / "missing.yaml")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "missing.yaml: no such file" in err

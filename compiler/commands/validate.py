@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths: list[str] = list(dict.fromkeys(args.fleet))  # a file named twice is checked once
+    fleets = [args.fleet] if isinstance(args.fleet, str) else args.fleet
+    paths: list[str] = list(dict.fromkeys(fleets))  # a file named twice is checked once
     inputs = [(path, read_fleet(path)) for path in paths]  # usage errors before any output
     diags = Diagnostics()
     sources: dict[str, Source] = {}
