@@ -166,28 +166,34 @@ def test_cidr_overlaps_match_brute_force(nets: list[str], data: st.DataObject) -
     clusters: list[tuple[list[str], list[str], list[str]]] = [
         ([f"172.{20 + i}.0.0/16"], [], []) for i in range(count)
     ]
-    entries = [(f"c{i}", "podCIDR", f"172.{20 + i}.0.0/16") for i in range(count)]
     for net, owner, kind in zip(nets, owners, kinds, strict=True):
         clusters[owner][["podCIDR", "nodeCIDR", "serviceCIDR"].index(kind)].append(net)
-        entries.append((f"c{owner}", kind, net))
+    # every range in file order: per cluster, pods, then nodes, then services
+    entries = [
+        (f"c{i}", kind, net)
+        for i, lists in enumerate(clusters)
+        for kind, nets_of_kind in zip(("podCIDR", "nodeCIDR", "serviceCIDR"), lists, strict=True)
+        for net in nets_of_kind
+    ]
+    # model: each range that collides with an earlier one is reported once, at itself,
+    # naming the first range (in file order) it collides with
     expected = set()
-    for i, a in enumerate(entries):
-        for b in entries[i + 1 :]:
+    for k, b in enumerate(entries):
+        for a in entries[:k]:
             # service ranges are cluster-local: two clusters may reuse one
             reuse = a[1] == b[1] == "serviceCIDR" and a[0] != b[0]
             if not reuse and ipaddress.ip_network(a[2]).overlaps(ipaddress.ip_network(b[2])):
                 expected.add(
-                    frozenset(
-                        {f"{a[1]} {a[2]} of cluster '{a[0]}'", f"{b[1]} {b[2]} of cluster '{b[0]}'"}
-                    )
+                    (f"{b[1]} {b[2]} of cluster '{b[0]}'", f"{a[1]} {a[2]} of cluster '{a[0]}'")
                 )
+                break
     diags = Diagnostics()
     assert check(_fleet_yaml(clusters), "f.yaml", diags) is not None
     found = set()
     for d in diags.sorted():
         assert d.code == "cidr-overlap", d
-        first, second = re.split(r" overlaps | is the same range as ", d.message)
-        found.add(frozenset({first, second}))
+        second, first = re.split(r" overlaps | is the same range as ", d.message)
+        found.add((second, first))
     assert found == expected
 
 
