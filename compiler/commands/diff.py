@@ -19,12 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_fleet_argument(parser)
     parser.add_argument("--base", metavar="REV", help="default: merge-base with upstream main")
     parser.add_argument("--head", metavar="REV", help="default: the working tree")
-    parser.add_argument(
-        "-o", "--output", choices=("text", "json", "markdown"), default="text"
-    )
-    parser.add_argument(
-        "--exit-code", action="store_true", help="exit 1 when anything differs"
-    )
+    parser.add_argument("-o", "--output", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument("--exit-code", action="store_true", help="exit 1 when anything differs")
     parser.add_argument(
         "--max-flows",
         type=int,
@@ -51,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
             head_data, head_label = read_fleet(args.fleet), "working tree"
     except GitError as exc:
         raise UsageError(str(exc)) from None
-    base_label = f"{base_rev} ({base.commit[:12]})" if base.commit[:12] != base_rev[:12] else base.commit[:12]
+    base_label = (
+        f"{base_rev} ({base.commit[:12]})"
+        if base.commit[:12] != base_rev[:12]
+        else base.commit[:12]
+    )
     result = diff_fleets(
         compile_side(base_label, base.data, name),
         compile_side(head_label, head_data, name),
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         text = report.format_json(result)
     elif args.output == "markdown":
-        metadata_name = (result.head.compiled or result.base.compiled)
+        metadata_name = result.head.compiled or result.base.compiled
         fleet_name = metadata_name.resolved.name if metadata_name else fleet.stem
         text = report.format_markdown(result, fleet_name)
     else:

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from compiler.model.types import PortRange
-from compiler.reach import Endpoint, decide
-from compiler.resolve.model import Policy, ResolvedFleet, WorkloadSet
+from compiler.reach import Endpoint, decide, in_set
+from compiler.resolve.model import Policy, ResolvedFleet
 
 
 @dataclass(frozen=True, order=True)
@@ -35,15 +35,6 @@ class _Probe:
     label: str
     endpoint: Endpoint
     ports: tuple[PortRange, ...]
-
-
-def _matches(ws: WorkloadSet, ep: Endpoint) -> bool:
-    if ep.cluster not in ws.clusters:
-        return False
-    if ws.namespace is not None and ws.namespace != ep.namespace:
-        return False
-    labels = dict(ep.labels)
-    return ws.selector is None or all(labels.get(k) == v for k, v in ws.selector)
 
 
 def _probes(fleet: ResolvedFleet, clusters: set[str]) -> list[_Probe]:
@@ -71,7 +62,9 @@ def _probes(fleet: ResolvedFleet, clusters: set[str]) -> list[_Probe]:
                     continue
                 label = f"{ws.namespace}/{written}@{name}" if written else f"{ws.namespace}@{name}"
                 ports = tuple(sorted(policy_ports.get((name, ws.namespace), set())))
-                probes.setdefault(label, _Probe(label, Endpoint(name, ws.namespace, selector), ports))
+                probes.setdefault(
+                    label, _Probe(label, Endpoint(name, ws.namespace, selector), ports)
+                )
     return [probes[k] for k in sorted(probes)]
 
 
@@ -107,8 +100,8 @@ def _pairs(
         return
     seen: set[tuple[str, str]] = set()
     for policy in sorted(changed, key=lambda p: p.name):
-        sources = [p for p in probes if _matches(policy.source, p.endpoint)]
-        destinations = [p for p in probes if _matches(policy.destination, p.endpoint)]
+        sources = [p for p in probes if in_set(p.endpoint, policy.source)]
+        destinations = [p for p in probes if in_set(p.endpoint, policy.destination)]
         for src in sources:
             for dst in destinations:
                 if src is not dst and (src.label, dst.label) not in seen:

@@ -76,7 +76,11 @@ def diff_mesh(base: ResolvedFleet | None, head: ResolvedFleet | None) -> list[Me
         )
     if base and head:
         for label, before, after in (
-            ("maxConnectedClusters", base.cilium.max_connected_clusters, head.cilium.max_connected_clusters),
+            (
+                "maxConnectedClusters",
+                base.cilium.max_connected_clusters,
+                head.cilium.max_connected_clusters,
+            ),
             ("routingMode", base.cilium.routing_mode, head.cilium.routing_mode),
             ("tunnelProtocol", base.cilium.tunnel_protocol, head.cilium.tunnel_protocol),
             ("encryption", base.cilium.encryption, head.cilium.encryption),

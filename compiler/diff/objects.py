@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,6 +74,13 @@ def key_of(file: File) -> ObjectKey:
     return ObjectKey(_cluster_of(file.path), "File", "", file.path)
 
 
+_SOURCE_LINE = re.compile(r"(fleetc\.dev/source: \S+?):\d+")
+
+
+def _normalized(text: str) -> str:
+    return _SOURCE_LINE.sub(r"\1", text)
+
+
 def text_of(file: File) -> str:
     if isinstance(file.content, str):
         return file.content
@@ -90,8 +98,8 @@ def diff_objects(base: Iterable[File], head: Iterable[File]) -> list[ObjectChang
         old, new = before.get(key), after.get(key)
         old_text = text_of(old) if old else ""
         new_text = text_of(new) if new else ""
-        if old_text == new_text:
-            continue
+        if _normalized(old_text) == _normalized(new_text):
+            continue  # only source line numbers moved: not a change of the object
         path = (new or old).path  # type: ignore[union-attr]
         diff = "".join(
             difflib.unified_diff(
