@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from compiler.diagnostics import Diagnostics, Related
-from compiler.load import Document, Path
+from compiler.load import Document, Path, format_path
 from compiler.model import Fleet, version_tuple
 from compiler.validate.positions import first_here
 
@@ -35,6 +35,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
                 "cluster-duplicate-name",
                 f"cluster name {cluster.name!r} is used twice",
                 doc.position((*here, "name")),
+                path=format_path((*here, "name")),
                 related=[first_here(doc, (*CLUSTERS, names[cluster.name], "name"))],
             )
         else:
@@ -45,6 +46,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
                 "cluster-duplicate-id",
                 f"cluster id {cluster.id} of {cluster.name!r} is already used by {first!r}",
                 doc.position((*here, "id")),
+                path=format_path((*here, "id")),
                 related=[first_here(doc, (*CLUSTERS, ids[cluster.id], "id"))],
                 hint=f"pick an unused id in 1..{limit}",
             )
@@ -56,6 +58,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
                 f"cluster id {cluster.id} of {cluster.name!r} is above maxConnectedClusters"
                 f" ({limit})",
                 doc.position((*here, "id")),
+                path=format_path((*here, "id")),
                 hint=f"use an id in 1..{limit}"
                 + (", or set spec.cilium.maxConnectedClusters: 511" if limit == 255 else ""),
             )
@@ -64,6 +67,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
             "cluster-too-many",
             f"{len(fleet.spec.clusters)} clusters; maxConnectedClusters allows {limit}",
             doc.key_position(CLUSTERS),
+            path=format_path(CLUSTERS),
         )
 
 
@@ -137,6 +141,7 @@ def _report_overlap(doc: Document, first: _Range, second: _Range, diags: Diagnos
         "cidr-overlap",
         f"{second.describe()} {same} {first.describe()}",
         doc.position(second.path),
+        path=format_path(second.path),
         related=[Related(doc.position(first.path), f"{first.describe()} is here")],
         hint="give every cluster its own pod and node ranges"
         if first.index != second.index
@@ -156,6 +161,7 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             "routing-tunnel-protocol-ignored",
             f"tunnelProtocol {cilium.tunnelProtocol} has no effect with routingMode native",
             doc.key_position((*base, "tunnelProtocol")),
+            path=format_path((*base, "tunnelProtocol")),
             related=[first_here(doc, (*base, "routingMode"), "routingMode is set here")],
             hint="remove tunnelProtocol, or use routingMode: tunnel",
         )
@@ -164,6 +170,7 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             "routing-native-cidr-missing",
             "routingMode native needs spec.cilium.nativeRoutingCIDR",
             doc.position((*base, "routingMode")),
+            path=format_path((*base, "routingMode")),
             hint="set nativeRoutingCIDR to a range containing every cluster's podCIDRs",
         )
         return
@@ -179,6 +186,7 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     f"podCIDR {cidr} of cluster {cluster.name!r} is outside nativeRoutingCIDR"
                     f" {routing}",
                     doc.position((*CLUSTERS, i, "podCIDRs", j)),
+                    path=format_path((*CLUSTERS, i, "podCIDRs", j)),
                     related=[
                         first_here(
                             doc, (*base, "nativeRoutingCIDR"), "nativeRoutingCIDR is set here"
@@ -206,6 +214,7 @@ def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> Non
                     "mesh-endpoint-invalid",
                     f"{ip} cannot be reached from another cluster",
                     doc.position(path),
+                    path=format_path(path),
                     hint="use the address of the clustermesh-apiserver service",
                 )
             hosts.append((ip, path))
@@ -216,6 +225,7 @@ def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> Non
                 f"port {endpoint.port} is outside the default NodePort range"
                 f" {NODEPORT_RANGE[0]}-{NODEPORT_RANGE[1]} (apiserver serviceType is NodePort)",
                 doc.position(port_path) if doc.exists(port_path) else doc.key_position(here),
+                path=format_path(port_path if doc.exists(port_path) else here),
                 hint="set meshEndpoint.port to the apiserver's node port",
             )
         for host, path in hosts:
@@ -232,6 +242,7 @@ def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> Non
                     "mesh-endpoint-duplicate",
                     message,
                     doc.position(path),
+                    path=format_path(path),
                     related=[first_here(doc, first_path, "first used here")],
                 )
             else:
@@ -253,6 +264,7 @@ def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                 f"Cilium {version[0]}.{version[1]} is not supported; fleetc needs"
                 f" {OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]} or later",
                 doc.position(path),
+                path=format_path(path),
             )
     fleet_local = fleet_version >= LOCAL_ONLY_SELECTORS
     for i, cluster in enumerate(fleet.spec.clusters):
@@ -267,6 +279,7 @@ def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             f" {fleet.spec.cilium.version}: a peer selector without io.cilium.k8s.policy.cluster"
             " means any cluster before 1.19 and only the local cluster from 1.19",
             doc.position((*CLUSTERS, i, "ciliumVersion")),
+            path=format_path((*CLUSTERS, i, "ciliumVersion")),
             related=[first_here(doc, fleet_path, "the fleet's Cilium version")],
             hint="fleetc's own policies always name the cluster; check hand-written ones",
         )
@@ -280,6 +293,7 @@ def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     f" {MCS_API_SINCE[0]}.{MCS_API_SINCE[1]} or later;"
                     f" this is {version[0]}.{version[1]}",
                     doc.position(path),
+                    path=format_path(path),
                     hint="use spec.mesh.serviceDiscovery: annotations",
                 )
 

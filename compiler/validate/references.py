@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from compiler.diagnostics import Diagnostics
-from compiler.load import Document, Path
+from compiler.load import Document, Path, format_path
 from compiler.model import Fleet, PortRange, Service
 from compiler.model.fleet import ClusterLabelSelector, Peer, Target
 from compiler.validate.endpoints import FORMS, EndpointError, parse_endpoint
@@ -36,6 +36,7 @@ def _unknown_cluster(
             "ref-unknown-cluster",
             f"unknown cluster {name!r}",
             doc.position(path),
+            path=format_path(path),
             hint=did_you_mean(name, known),
         )
 
@@ -56,6 +57,7 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                 "service-duplicate",
                 f"service {ref} is declared twice",
                 doc.position((*here, "name")),
+                path=format_path((*here, "name")),
                 related=[first_here(doc, (*SERVICES, first[ref], "name"))],
                 hint="declare it once and list every cluster it runs in under clusters",
             )
@@ -69,6 +71,7 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     "service-duplicate-cluster",
                     f"cluster {name!r} is listed twice for service {ref}",
                     doc.position(path),
+                    path=format_path(path),
                     related=[first_here(doc, (*here, "clusters", listed[name]))],
                 )
                 continue
@@ -84,6 +87,7 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                         "service-port-duplicate",
                         f"port name {port.name!r} is used twice in service {ref}",
                         doc.position((*path, "name")),
+                        path=format_path((*path, "name")),
                         related=[first_here(doc, (*here, "ports", names[port.name], "name"))],
                     )
                 else:
@@ -94,6 +98,7 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     "service-port-duplicate",
                     f"port {port.port}/{port.protocol} is declared twice in service {ref}",
                     doc.position((*path, "port")),
+                    path=format_path((*path, "port")),
                     related=[first_here(doc, (*here, "ports", numbers[key], "port"))],
                 )
             else:
@@ -114,6 +119,7 @@ def check_policies(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                 "policy-duplicate-name",
                 f"policy name {policy.name!r} is used twice",
                 doc.position((*here, "name")),
+                path=format_path((*here, "name")),
                 related=[first_here(doc, (*POLICIES, first[policy.name], "name"))],
             )
         else:
@@ -138,6 +144,7 @@ def _check_peer(
             "ref-unknown-service",
             f"unknown service {peer.service!r}",
             doc.position((*here, "service")),
+            path=format_path((*here, "service")),
             hint=did_you_mean_service(peer.service, services),
         )
     selector = peer.clusters
@@ -152,6 +159,7 @@ def _check_peer(
                 "policy-selector-empty",
                 "an empty cluster list selects no cluster; this side of the policy is empty",
                 doc.key_position(path),
+                path=format_path(path),
             )
         return
     if not isinstance(selector, ClusterLabelSelector) or selector.cel is not None:
@@ -164,6 +172,7 @@ def _check_peer(
             "policy-selector-empty",
             "this cluster selector matches no cluster; the policy has no effect here",
             doc.key_position(path),
+            path=format_path(path),
             hint=_labels_hint(fleet),
         )
 
@@ -187,6 +196,7 @@ def _check_ports(
             "policy-ports-no-target",
             "'to.ports' needs a target: a service, or clusters, namespace or selector",
             doc.key_position((*here, "ports")),
+            path=format_path((*here, "ports")),
             hint="name the service (to: {service: ns/name, ports: [...]}) or the workloads",
         )
         return
@@ -203,6 +213,7 @@ def _check_ports(
             "policy-port-not-in-service",
             f"port {spec} is not a port of service {target.service}",
             doc.position((*here, "ports", j)),
+            path=format_path((*here, "ports", j)),
             hint=f"{target.service} has {has}"
             if has
             else f"{target.service} declares no ports; add them to the service",
@@ -229,6 +240,7 @@ def check_guardrails(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                 "guardrail-duplicate-name",
                 f"guardrail name {guardrail.name!r} is used twice",
                 doc.position(("spec", "guardrails", i, "name")),
+                path=format_path(("spec", "guardrails", i, "name")),
                 related=[first_here(doc, ("spec", "guardrails", first[guardrail.name], "name"))],
             )
         else:
@@ -248,6 +260,7 @@ def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     "expectation-duplicate-name",
                     f"expectation name {expectation.name!r} is used twice",
                     doc.position((*here, "name")),
+                    path=format_path((*here, "name")),
                     related=[
                         first_here(doc, ("spec", "expectations", names[expectation.name], "name"))
                     ],
@@ -273,6 +286,7 @@ def _check_endpoint(
             "expectation-endpoint-invalid",
             exc.message,
             inside(doc, path, text, exc.offset),
+            path=format_path(path),
             hint=f"write {FORMS}",
         )
         return
@@ -282,6 +296,7 @@ def _check_endpoint(
             "ref-unknown-cluster",
             f"unknown cluster {endpoint.cluster!r}",
             inside(doc, path, text, cluster_at),
+            path=format_path(path),
             hint=did_you_mean(endpoint.cluster, names),
         )
     if endpoint.service is None:
@@ -293,6 +308,7 @@ def _check_endpoint(
             "ref-unknown-service",
             f"unknown service {ref!r}",
             doc.position(path),
+            path=format_path(path),
             hint=did_you_mean_service(ref, services),
         )
     elif endpoint.cluster in names and endpoint.cluster not in service.clusters:
@@ -300,6 +316,7 @@ def _check_endpoint(
             "ref-service-not-in-cluster",
             f"service {ref} does not run in cluster {endpoint.cluster!r}",
             inside(doc, path, text, cluster_at),
+            path=format_path(path),
             hint=f"{ref} runs in " + ", ".join(service.clusters),
         )
 
