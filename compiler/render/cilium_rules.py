@@ -77,12 +77,11 @@ def _check_rule(obj: dict[str, Any], rule: dict[str, Any], where: str) -> None:
         at = f"{where}.{name}"
         if not items:
             _fail(obj, at, "an empty rule list is invalid")
-        seen = set()
+        if len(items) > 1:
+            keys = [json.dumps(item, sort_keys=True) for item in items]
+            if len(set(keys)) != len(keys):
+                _fail(obj, at, "duplicate rules")
         for j, item in enumerate(items):
-            key = json.dumps(item, sort_keys=True)
-            if key in seen:
-                _fail(obj, f"{at}[{j}]", "duplicate rule")
-            seen.add(key)
             if not item:
                 direction = name.removesuffix("Deny")
                 if name.endswith("Deny") or len(items) != 1 or not default_deny.get(direction):

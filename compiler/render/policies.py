@@ -112,12 +112,19 @@ def source_of(resolved: ResolvedFleet, policy: Policy) -> str:
     return f"{resolved.source}:{policy.origin.line} policy {policy.name}"
 
 
-def rule_object(resolved: ResolvedFleet, policy: Policy, direction: str) -> dict[str, Any] | None:
+def rule_object(
+    resolved: ResolvedFleet,
+    policy: Policy,
+    direction: str,
+    every: tuple[str, ...] | None = None,
+) -> dict[str, Any] | None:
     """The object carrying one side (``egress`` or ``ingress``) of a fleet policy, or None
-    when the policy concerns no cluster (a selector that matched none)."""
+    when the policy concerns no cluster (a selector that matched none). `every` is the
+    fleet's cluster names, when the caller has them at hand."""
     if not policy.source.clusters or not policy.destination.clusters:
         return None
-    every = tuple(c.name for c in resolved.clusters)
+    if every is None:
+        every = tuple(c.name for c in resolved.clusters)
     subject, peer = (
         (policy.source, policy.destination)
         if direction == "egress"
@@ -200,15 +207,17 @@ def render_policies(resolved: ResolvedFleet) -> list[File]:
                 check_policy(obj)
                 origin = f"spec.defaults ({resolved.source})"
                 files.append(File(object_path(cluster.name, COMPONENT, obj), obj, origin))
+    every = tuple(c.name for c in resolved.clusters)
     for policy in resolved.policies:
         origin = f"policy {policy.name} ({resolved.source}:{policy.origin.line})"
         for direction, side in (("egress", policy.source), ("ingress", policy.destination)):
-            obj = rule_object(resolved, policy, direction)
+            obj = rule_object(resolved, policy, direction, every)
             if obj is None:
                 continue
             check_policy(obj)
-            # The same dict goes to every cluster of this side: files are never mutated.
-            for name in side.clusters:
-                files.append(File(object_path(name, COMPONENT, obj), obj, origin))
+            # The same object goes to every cluster of this side (files are never mutated),
+            # at the same path below each cluster's directory.
+            tail = object_path(side.clusters[0], COMPONENT, obj).split("/", 2)[2]
+            files.extend(File(f"clusters/{name}/{tail}", obj, origin) for name in side.clusters)
     files.sort(key=lambda f: f.path)
     return files
