@@ -96,6 +96,17 @@ def assert_no_litter(out: Path) -> None:
     assert meta in ([".gitignore", "manifest.json"], [".gitignore", "cache.json", "manifest.json"])
 
 
+def assert_old_or_new(state: dict[str, bytes], old: dict[str, bytes], new: dict[str, bytes]) -> None:
+    """Exactly one of the two trees; otherwise name the paths that differ from each."""
+    if state in (old, new):
+        return
+
+    def differ(tree: dict[str, bytes]) -> list[str]:
+        return sorted(p for p in state.keys() | tree.keys() if state.get(p) != tree.get(p))
+
+    raise AssertionError(f"mixed tree: vs old {differ(old)[:8]}, vs new {differ(new)[:8]}")
+
+
 def recovered(out: Path) -> dict[str, bytes]:
     with locked(out, create=False):  # taking the lock proves no stale lock; recovery runs
         pass
@@ -208,7 +219,7 @@ def test_sigkill_real_render_at_random_moments(tmp_path: Path) -> None:
         time.sleep(rng.uniform(0.3, 1.0) * duration)
         proc.send_signal(signal.SIGKILL)
         kills += proc.wait() == -signal.SIGKILL
-        assert recovered(out) in (old, new)
+        assert_old_or_new(recovered(out), old, new)
         assert_no_litter(out)
     assert kills >= 4
     assert fleetc("render", "--out", "rendered", cwd=tmp_path).returncode == 0
