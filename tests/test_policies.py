@@ -314,3 +314,29 @@ spec:
         assert_valid(f.content)
         rule = (f.content["spec"].get("egress") or f.content["spec"]["ingress"])[0]
         assert [len(r["ports"]) for r in rule["toPorts"]] == [40, 40, 5]
+
+
+def test_dns_stays_open_when_the_fleet_manages_kube_system() -> None:
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text()
+    text = text.replace(
+        "  guardrails:",
+        "    - name: no-dev-to-system\n"
+        "      action: deny\n"
+        "      from: {clusters: [dev]}\n"
+        "      to: {namespace: kube-system, selector: {app: metrics}}\n"
+        "  guardrails:",
+    )
+    resolved = resolve_text(text)
+    assert "kube-system" in resolved.namespaces("us-api")
+    files = render_policies(resolved)
+    for f in files:
+        assert isinstance(f.content, dict)
+        assert_valid(f.content)
+    evaluator = Evaluator(by_cluster(files))
+    dns = Pod("us-api", "kube-system", (("k8s-app", "kube-dns"),))
+    metrics = Pod("us-api", "kube-system", (("app", "metrics"),))
+    for src in (Pod("us-api", "api", (("app", "gateway"),)), Pod("us-api", "web")):
+        assert evaluator.allowed(src, dns, "UDP", 53)
+        assert not evaluator.allowed(src, dns, "TCP", 8080)
+        assert not evaluator.allowed(src, metrics, "TCP", 9100)
+    assert not evaluator.allowed(Pod("eu-payments", "web"), dns, "UDP", 53)

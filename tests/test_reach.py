@@ -192,3 +192,13 @@ def test_expectations_are_not_checked_on_a_broken_fleet() -> None:
 
 def test_contoso_expectations_pass() -> None:
     assert validate((FLEETS / "contoso" / "fleet.yaml").read_text()) == []
+
+
+def test_ingress_default_deny_on_kube_system_keeps_local_dns() -> None:
+    extra = "    - {name: sys, action: deny, from: {clusters: [b]}, to: {namespace: kube-system}}\n"
+    resolved = resolve_text(fleet(ingress="deny", egress="allow", policies=POLICIES + extra))
+    assert "kube-system" in resolved.namespaces("a")
+    assert reach.decide(resolved, WEB_A, DNS_A, "UDP", 53).kind == "dns"
+    other = Endpoint("a", "kube-system", (("app", "metrics"),))
+    assert reach.decide(resolved, WEB_A, other, "TCP", 53).kind == "default-deny"
+    assert reach.decide(resolved, WEB_B, DNS_A, "UDP", 53).kind == "deny-rule"

@@ -77,7 +77,7 @@ def enforcing_objects(
 ) -> list[dict[str, str]]:
     """The rendered objects (path, cluster, direction) that carry the deciding rule."""
     from compiler.render.output import object_path
-    from compiler.render.policies import COMPONENT, defaults_object, rule_object
+    from compiler.render.policies import COMPONENT, defaults_object, dns_object, rule_object
 
     out = []
     if decision.rule is not None:
@@ -86,14 +86,21 @@ def enforcing_objects(
             if obj is not None:
                 path = object_path(cluster, COMPONENT, obj)
                 out.append({"path": path, "cluster": cluster, "direction": direction})
-    elif decision.kind in ("default-deny", "dns"):
-        cluster = decision.cluster or src.cluster
-        namespace = decision.namespace or src.namespace
-        direction = decision.direction or "egress"
+    elif decision.kind == "default-deny":
+        cluster, namespace = str(decision.cluster), str(decision.namespace)
         obj = defaults_object(resolved, cluster, namespace)
         if obj is not None:
             path = object_path(cluster, COMPONENT, obj)
-            out.append({"path": path, "cluster": cluster, "direction": direction})
+            out.append({"path": path, "cluster": cluster, "direction": str(decision.direction)})
+    elif decision.kind == "dns":
+        if resolved.default_egress == "deny" and src.namespace in resolved.namespaces(src.cluster):
+            obj = defaults_object(resolved, src.cluster, src.namespace)
+            if obj is not None:
+                path = object_path(src.cluster, COMPONENT, obj)
+                out.append({"path": path, "cluster": src.cluster, "direction": "egress"})
+        if resolved.default_ingress == "deny" and dst.namespace in resolved.namespaces(dst.cluster):
+            path = object_path(dst.cluster, COMPONENT, dns_object(resolved, dst.cluster))
+            out.append({"path": path, "cluster": dst.cluster, "direction": "ingress"})
     return out
 
 

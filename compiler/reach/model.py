@@ -10,8 +10,9 @@ The order of the questions is the semantics:
 2. otherwise an `allow` policy naming the flow allows it;
 3. otherwise each side's default decides: the source's egress default in its namespace, then
    the destination's ingress default. A default is `deny` only in the namespaces fleetc
-   manages in that cluster; everywhere else traffic is allowed, as without fleetc. Under an
-   egress default of `deny`, DNS to the cluster's own kube-dns stays allowed.
+   manages in that cluster; everywhere else traffic is allowed, as without fleetc. DNS to
+   the cluster's own kube-dns stays allowed under either default (kube-system is managed
+   only when the fleet names it).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Decision:
 
     `kind` is one of ``deny-rule``, ``allow-rule`` (then `rule` is the deciding policy),
     ``default-deny`` (then `direction`, `cluster` and `namespace` say where), ``dns`` (the
-    kube-dns exception to an egress default of deny) or ``default-allow``.
+    kube-dns exception to a default of deny) or ``default-allow``.
     """
 
     allowed: bool
@@ -62,7 +63,7 @@ class Decision:
         if self.kind == "default-deny":
             return f"default-deny {self.direction} in namespace {self.namespace}@{self.cluster}"
         if self.kind == "dns":
-            return "DNS to kube-dns stays allowed under default-deny egress"
+            return "DNS to the cluster's kube-dns stays allowed under default deny"
         return "default allow"
 
 
@@ -116,5 +117,7 @@ def decide(
             return Decision(False, "default-deny", None, "egress", src.cluster, src.namespace)
         dns = True
     if resolved.default_ingress == "deny" and dst.namespace in resolved.namespaces(dst.cluster):
-        return Decision(False, "default-deny", None, "ingress", dst.cluster, dst.namespace)
+        if not _is_dns(src, dst, protocol, port):
+            return Decision(False, "default-deny", None, "ingress", dst.cluster, dst.namespace)
+        dns = True
     return Decision(True, "dns") if dns else Decision(True, "default-allow")

@@ -10,7 +10,9 @@ is built once.
 Every rule object sets ``enableDefaultDeny: false`` both ways: in Cilium a policy selecting an
 endpoint otherwise switches it to default-deny, and a fleet rule must allow or deny only what
 it names. Default-deny comes from one ``fleetc-defaults`` policy per managed namespace, which
-also keeps DNS to the cluster's kube-dns open under an egress default of deny.
+also keeps DNS to the cluster's kube-dns open under an egress default of deny (and, when the
+fleet manages kube-system itself under an ingress default of deny, ``fleetc-defaults-kube-dns``
+lets the cluster's pods in).
 
 Every peer selector names ``io.cilium.k8s.policy.cluster`` (one name, an ``In`` list, or
 ``Exists`` for every cluster), so the output means the same on Cilium 1.18 and 1.19+.
@@ -33,6 +35,7 @@ MAX_PORTS = 40
 """Cilium accepts at most 40 ports in one PortRule; more go to further PortRules."""
 
 DEFAULTS_NAME = "fleetc-defaults"
+DNS_NAME = "fleetc-defaults-kube-dns"
 _KUBE_DNS = {
     "matchLabels": {
         NAMESPACE_LABEL: "kube-system",
@@ -197,6 +200,43 @@ def defaults_object(resolved: ResolvedFleet, cluster: str, namespace: str) -> di
     }
 
 
+def dns_object(resolved: ResolvedFleet, cluster: str) -> dict[str, Any]:
+    """Ingress to kube-dns from every pod of its own cluster, for when the fleet manages
+    kube-system with an ingress default of deny: name resolution must keep working."""
+    return {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumNetworkPolicy",
+        "metadata": _metadata(
+            resolved,
+            DNS_NAME,
+            "kube-system",
+            f"{resolved.source} spec.defaults (ingress: {resolved.default_ingress})",
+        ),
+        "spec": {
+            "endpointSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            "enableDefaultDeny": {"egress": False, "ingress": False},
+            "ingress": [
+                {
+                    "fromEndpoints": [
+                        {
+                            "matchLabels": {CLUSTER_LABEL: cluster},
+                            "matchExpressions": [{"key": NAMESPACE_LABEL, "operator": "Exists"}],
+                        }
+                    ],
+                    "toPorts": [
+                        {
+                            "ports": [
+                                {"port": "53", "protocol": "UDP"},
+                                {"port": "53", "protocol": "TCP"},
+                            ]
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
 def render_policies(resolved: ResolvedFleet) -> list[File]:
     """Every policy object of every cluster, checked against Cilium's rules, sorted by path."""
     files: list[File] = []
@@ -207,6 +247,10 @@ def render_policies(resolved: ResolvedFleet) -> list[File]:
                 check_policy(obj)
                 origin = f"spec.defaults ({resolved.source})"
                 files.append(File(object_path(cluster.name, COMPONENT, obj), obj, origin))
+                if namespace == "kube-system" and resolved.default_ingress == "deny":
+                    dns = dns_object(resolved, cluster.name)
+                    check_policy(dns)
+                    files.append(File(object_path(cluster.name, COMPONENT, dns), dns, origin))
     every = tuple(c.name for c in resolved.clusters)
     for policy in resolved.policies:
         origin = f"policy {policy.name} ({resolved.source}:{policy.origin.line})"
