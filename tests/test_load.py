@@ -224,3 +224,20 @@ def test_load_round_trips_json_like_data(data: dict[str, Any]) -> None:
     buffer = io.StringIO()
     dumper.dump(data, buffer)
     assert loads(buffer.getvalue()).data == data
+
+
+@pytest.mark.parametrize("key", ["1", "1.5", "true", "~", "null"])
+def test_keys_are_strings(key: str) -> None:
+    # 1, 1.0 and true would collide as one key in a Python dict; every fleet key is text
+    assert codes(f"a: 1\n{key}: 2\n") == ["yaml-key-type"]
+    assert loads(f'a: 1\n"{key}": 2\n').data == {"a": 1, key: 2}
+
+
+def test_positions_inside_an_alias_are_the_alias() -> None:
+    doc = loads("a: &x {b: {c: 1}}\nd: *x\ne:\n  <<: *x\n")
+    assert doc.data["d"] is doc.data["a"]
+    assert doc.position(("a", "b", "c")) == Position("f.yaml", 1, 15)
+    # the shared mapping's own positions are the anchor's: a path through the alias
+    # stops at the alias, the place where this copy is made
+    assert doc.position(("d", "b", "c")) == Position("f.yaml", 2, 4)
+    assert doc.position(("e", "b", "c")) == Position("f.yaml", 4, 7)

@@ -78,6 +78,11 @@ class Document:
                 node = node[item]
             else:
                 break
+            child = self.positions.get(id(node))
+            if child is not None and child.start != at:
+                # `node` is shared with an anchor (an alias or a merge): its own positions are
+                # the anchor's, so the place where it is used is the best answer for this path
+                break
         return at, key_at
 
     def position(self, path: Sequence[PathItem]) -> Position:

@@ -247,6 +247,7 @@ def _compose(
     positions: dict[int, MappingPositions | SequencePositions] = {}
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Frame] = []
+    source_lines = text.splitlines()
     root: Any = None
     root_at = (1, 1)
     documents = 0
@@ -271,6 +272,17 @@ def _compose(
             if isinstance(value, dict | list):
                 diags.error("yaml-complex-key", "mapping keys must be scalars", pos(at))
                 value = f"<complex key {at[0]}:{at[1]}>"
+            elif not isinstance(value, str):
+                # Every key of a fleet is text; and in a Python dict 1, 1.0 and true would
+                # even collide as one key.
+                token = _token(source_lines, at)
+                diags.error(
+                    "yaml-key-type",
+                    f"mapping keys are strings; {token} reads as {_kind(value)}",
+                    pos(at),
+                    hint=f'quote it: "{token}"',
+                )
+                value = f"<{_kind(value)} key {at[0]}:{at[1]}>"
             top.key, top.key_at = value, at
             if plain_key and value == "<<":
                 top.key = _MERGE
@@ -393,6 +405,21 @@ def _merge_into(
 
 
 _MERGE = object()
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number" if isinstance(value, int | float) else "a scalar"
+
+
+def _token(lines: list[str], at: tuple[int, int]) -> str:
+    """The plain scalar as written at `at` (``1.0``, ``~``, ``yes``), for messages."""
+    line = lines[at[0] - 1] if 0 < at[0] <= len(lines) else ""
+    match = re.match(r"[^\s:,\]}#]*", line[at[1] - 1 :])
+    return match.group() if match and match.group() else "null"
 
 
 def _apply_merge(frame: _Frame) -> None:

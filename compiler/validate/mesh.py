@@ -198,7 +198,7 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
 
 def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """Every endpoint reachable and distinct: no two clusters behind one host and port."""
-    seen: dict[tuple[str, int], tuple[Path, str]] = {}
+    seen: dict[tuple[str, int], tuple[Path, int]] = {}
     node_port = fleet.spec.mesh.apiserver.serviceType == "NodePort"
     for i, cluster in enumerate(fleet.spec.clusters):
         here = (*CLUSTERS, i, "meshEndpoint")
@@ -231,12 +231,12 @@ def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> Non
         for host, path in hosts:
             key = (host, endpoint.port)
             if key in seen:
-                first_path, first_cluster = seen[key]
+                first_path, first_index = seen[key]
                 message = (
                     f"mesh endpoint {host}:{endpoint.port} is listed twice for {cluster.name!r}"
-                    if first_cluster == cluster.name
+                    if first_index == i
                     else f"mesh endpoint {host}:{endpoint.port} of cluster {cluster.name!r} is"
-                    f" already used by cluster {first_cluster!r}"
+                    f" already used by cluster {fleet.spec.clusters[first_index].name!r}"
                 )
                 diags.error(
                     "mesh-endpoint-duplicate",
@@ -246,7 +246,7 @@ def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> Non
                     related=[first_here(doc, first_path, "first used here")],
                 )
             else:
-                seen[key] = (path, cluster.name)
+                seen[key] = (path, i)
 
 
 def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
