@@ -108,12 +108,8 @@ def test_multi_cluster_peers_use_one_in_expression() -> None:
     ]
     assert isinstance(obj, dict)
     (selector,) = peer_selectors(obj)
-    assert (
-        selector
-        == {"matchLabels": {CLUSTER_LABEL: "dev"}}
-        | {"matchExpressions": [{"key": "k8s:io.kubernetes.pod.namespace", "operator": "Exists"}]}
-        or selector.get("matchLabels", {}).get(CLUSTER_LABEL) == "dev"
-    )
+    # one source cluster: a plain label; clusterwide, so no namespace word is needed
+    assert selector == {"matchLabels": {CLUSTER_LABEL: "dev"}}
     egress = files[
         "clusters/dev/policies/ciliumclusterwidenetworkpolicy-fleetc-no-dev-to-prod-egress.yaml"
     ]
@@ -340,3 +336,32 @@ def test_dns_stays_open_when_the_fleet_manages_kube_system() -> None:
         assert not evaluator.allowed(src, dns, "TCP", 8080)
         assert not evaluator.allowed(src, metrics, "TCP", 9100)
     assert not evaluator.allowed(Pod("eu-payments", "web"), dns, "UDP", 53)
+
+
+def test_a_side_in_every_cluster_says_exists() -> None:
+    text = """
+apiVersion: fleetc.dev/v1alpha1
+kind: Fleet
+metadata: {name: all}
+spec:
+  cilium: {version: "1.19"}
+  clusters:
+    - {name: a, id: 1, podCIDRs: [10.1.0.0/16], meshEndpoint: {address: a.example}}
+    - {name: b, id: 2, podCIDRs: [10.2.0.0/16], meshEndpoint: {address: b.example}}
+  policies:
+    - name: x-to-y
+      action: allow
+      from: {namespace: x}
+      to: {namespace: y, selector: {app: db}, ports: [5432/TCP]}
+"""
+    files = render_policies(resolve_text(text))
+    assert [f.path for f in files] == [
+        f"clusters/{c}/policies/ciliumnetworkpolicy-{ns}-fleetc-x-to-y-{d}.yaml"
+        for c in ("a", "b")
+        for ns, d in (("x", "egress"), ("y", "ingress"))
+    ]
+    for f in files:
+        assert isinstance(f.content, dict)
+        assert_valid(f.content)
+        (selector,) = peer_selectors(f.content)
+        assert {"key": CLUSTER_LABEL, "operator": "Exists"} in selector["matchExpressions"]
