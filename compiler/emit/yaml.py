@@ -148,7 +148,7 @@ def _literal(text: str) -> str | None:
 
 
 def _key(key: Any) -> str:
-    if not isinstance(key, str):
+    if type(key) is not str:
         raise TypeError(f"mapping keys must be strings, got {type(key).__name__}: {key!r}")
     if len(key) > MAX_KEY:
         raise ValueError(f"mapping key longer than {MAX_KEY} characters")
@@ -167,26 +167,37 @@ def _ordered(mapping: Mapping[str, Any], is_metadata: bool) -> list[str]:
     return head + rest
 
 
+def _is_mapping(value: Any) -> bool:
+    # dict first: the ABC check is slow and renderers build plain dicts.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _value(value: Any, indent: int, out: list[str], key: str | None) -> None:
     """Write `value` after a ``key:`` or ``-`` already on the current line."""
-    if isinstance(value, (dict, Mapping)):
-        if not value:
-            out.append(" {}\n")
-            return
-        out.append("\n")
-        _mapping(value, indent + 2, out, None, key == "metadata")
-    elif isinstance(value, (list, tuple)):
+    kind = type(value)
+    if kind is str:
+        if "\n" in value and (header := _literal(value)) is not None:
+            pad = " " * (indent + 2)
+            out.append(f" {header}\n")
+            body = value[:-1] if value.endswith("\n") else value
+            out.extend(f"{pad}{line}\n" if line else "\n" for line in body.split("\n"))
+        else:
+            out.append(f" {_string(value)}\n")
+    elif kind is list or kind is tuple:
         if not value:
             out.append(" []\n")
             return
         out.append("\n")
         # Sequences under a key sit at the key's indentation, as kubectl writes them.
         _sequence(value, indent if key is not None else indent + 2, out, None)
-    elif isinstance(value, str) and "\n" in value and (header := _literal(value)) is not None:
-        pad = " " * (indent + 2)
-        out.append(f" {header}\n")
-        body = value[:-1] if value.endswith("\n") else value
-        out.extend(f"{pad}{line}\n" if line else "\n" for line in body.split("\n"))
+    elif _is_mapping(value):
+        if not value:
+            out.append(" {}\n")
+            return
+        out.append("\n")
+        _mapping(value, indent + 2, out, None, key == "metadata")
+    elif isinstance(value, str):  # a str subclass
+        _value(str(value), indent, out, key)
     else:
         out.append(f" {scalar(value)}\n")
 
@@ -196,18 +207,26 @@ def _mapping(
 ) -> None:
     pad = " " * indent
     for i, key in enumerate(_ordered(mapping, is_metadata)):
-        out.append(f"{first if i == 0 and first is not None else pad}{_key(key)}:")
-        _value(mapping[key], indent, out, key)
+        lead = first if i == 0 and first is not None else pad
+        value = mapping[key]
+        if type(value) is str and "\n" not in value:
+            out.append(f"{lead}{_key(key)}: {_string(value)}\n")  # the common case, inline
+        else:
+            out.append(f"{lead}{_key(key)}:")
+            _value(value, indent, out, key)
 
 
 def _sequence(items: Sequence[Any], indent: int, out: list[str], first: str | None) -> None:
     pad = " " * indent
     for i, item in enumerate(items):
         lead = first if i == 0 and first is not None else pad
-        if isinstance(item, (dict, Mapping)) and item:
-            _mapping(item, indent + 2, out, lead + "- ", False)
-        elif isinstance(item, (list, tuple)) and item:
+        kind = type(item)
+        if kind is str and "\n" not in item:
+            out.append(f"{lead}- {_string(item)}\n")
+        elif (kind is list or kind is tuple) and item:
             _sequence(item, indent + 2, out, lead + "- ")
+        elif kind is not str and item and _is_mapping(item):
+            _mapping(item, indent + 2, out, lead + "- ", False)
         else:
             out.append(f"{lead}-")
             _value(item, indent, out, None)
