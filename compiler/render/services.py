@@ -76,9 +76,11 @@ def _component(services: list[Service]) -> dict[str, Any]:
     }
 
 
-def _annotation_files(resolved: ResolvedFleet, cluster: Cluster) -> list[File]:
+def _annotation_files(
+    resolved: ResolvedFleet, cluster: Cluster, exports: list[Service]
+) -> list[File]:
     by_namespace: dict[str, list[Service]] = {}
-    for service in resolved.exports(cluster.name):
+    for service in exports:
         by_namespace.setdefault(service.namespace, []).append(service)
     files: list[File] = []
     for namespace, services in sorted(by_namespace.items()):
@@ -110,15 +112,22 @@ def global_namespace(namespace: str) -> dict[str, Any]:
 def render(resolved: ResolvedFleet) -> list[File]:
     files: list[File] = []
     mcs = resolved.mesh.service_discovery == "mcs-api"
+    # One pass over the services instead of one per cluster (`ResolvedFleet.exports`); the
+    # lists keep the resolved (sorted) order.
+    exports: dict[str, list[Service]] = {c.name: [] for c in resolved.clusters}
+    for service in resolved.services:
+        if service.export:
+            for name in service.clusters:
+                exports[name].append(service)
     for cluster in resolved.clusters:
         if mcs:
-            for service in resolved.exports(cluster.name):
+            for service in exports[cluster.name]:
                 if service.shared:
                     obj = service_export(resolved, service)
                     path = object_path(cluster.name, COMPONENT, obj)
                     files.append(File(path, obj, _origin(resolved, service)))
         else:
-            files.extend(_annotation_files(resolved, cluster))
+            files.extend(_annotation_files(resolved, cluster, exports[cluster.name]))
         if cluster.cilium_version >= GLOBAL_NAMESPACES_SINCE:
             origin = f"namespaces of cluster {cluster.name} in {resolved.source}"
             for namespace in resolved.namespaces(cluster.name):
