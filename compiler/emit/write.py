@@ -12,11 +12,12 @@ would make DIR a symlink, which git stores as a symlink, so fleetc uses a journa
    commit point and are removed (roll back: DIR was never touched).
 3. Plan: compare the new tree with DIR byte for byte. Nothing differs -> nothing is written
    (mtimes stay). Files in DIR that the manifest does not list -> refuse (they are not ours).
-4. Stage every changed file in ``.fleetc/staging-<random>/`` and fsync it.
+4. Stage every changed file in ``.fleetc/staging-<random>/``, then flush the filesystem once
+   (``syncfs``: one call instead of an fsync per file, which costs minutes at fleet scale).
 5. Commit point: write the journal (the renames and deletions to do) to ``journal.json.tmp``,
    fsync, rename it into place, fsync ``.fleetc``.
 6. Roll forward: delete pruned files, rename each staged file into place (the manifest last),
-   fsync the touched directories, delete the journal. Rolling forward again after a crash is
+   ``syncfs`` again, delete the journal. Rolling forward again after a crash is
    harmless: a staged file already renamed is simply gone from staging.
 
 So after recovery DIR is exactly the old tree (crash before step 5) or exactly the new one.
@@ -41,6 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from compiler.emit.serialize import MANIFEST, META_DIR, sha256
 
@@ -50,6 +52,9 @@ STAGING = "staging-"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+_syncfs: Any = None  # libc's syncfs, looked up on first use (False: not available)
 
 
 class OutputError(Exception):
@@ -136,6 +141,17 @@ class Output:
             raise
         self._fds[rel] = fd
         return fd
+
+    def _sync(self) -> None:
+        """Flush DIR's filesystem: staged data before the journal, renames before its removal."""
+        global _syncfs
+        if _syncfs is None:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            _syncfs = getattr(libc, "syncfs", None) or False
+        if not _syncfs or _syncfs(self._fds[""]) != 0:
+            os.sync()
 
     def _forget(self, rel: str) -> None:
         fd = self._fds.pop(rel, None)
@@ -322,10 +338,7 @@ class Output:
                 ) from None
             touched.add(parent)
             self._step()
-        for rel in sorted(touched):
-            fd = self._dir(rel)
-            if fd is not None:
-                os.fsync(fd)
+        self._sync()
         if staging_fd is not None:
             self._remove_tree(f"{META_DIR}/{staging}")
         self._unlink(JOURNAL)
@@ -381,11 +394,10 @@ class Output:
             fd = os.open(str(index), _NEW_FLAGS, 0o644, dir_fd=staging_fd)
             try:
                 os.write(fd, tree[path])
-                os.fsync(fd)
             finally:
                 os.close(fd)
             self._step()
-        os.fsync(staging_fd)
+        self._sync()
         journal = {
             "staging": staging,
             "write": [[str(i), path] for i, path in enumerate(plan.write)],
