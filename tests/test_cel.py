@@ -104,6 +104,18 @@ def test_false_guardrail_is_an_error_at_its_expression_with_its_message() -> Non
     assert d.position == Position("fleet.yaml", line_of(text, "fleet.services.all"), 9)
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        '"fleet.size() == 10 && fleet.policies.size() == 0"',  # all of it, defaults too
+        "\"fleet.guard.mode == 'audit' && !('size' in fleet)\"",
+        '"clusters.size() == 3 && fleet.services.size() == 1"',
+    ],
+)
+def test_guardrail_sees_the_whole_spec_when_it_asks_for_it(expression: str) -> None:
+    assert run(guardrail(expression)) == []
+
+
 def test_guardrail_sees_defaults_and_lists_in_file_order() -> None:
     expression = "\"fleet.services[0].export && fleet.clusters.map(c, c.name)[2] == 'eu-3'\""
     assert run(guardrail(expression)) == []
@@ -391,3 +403,100 @@ def test_scalar_positions_map_each_character_to_itself(text: str, style: str, wi
         if lines[line - 1][column - 1] == "\\":
             continue  # an escape sequence maps to its backslash
         assert lines[line - 1][column - 1] == ch, (style, source, ch, line, column)
+
+
+# --- selectors against a model of their meaning ---------------------------------------------
+
+FIELDS_READ = [
+    ("cluster.labels.env == 'prod' && cluster.region == 'x'", {"labels", "region"}),
+    ("has(cluster.region) || cluster.id > 3", {"region", "id"}),
+    ("cluster == cluster", None),
+    (".cluster.id == 1", None),
+    ("[cluster].size() == 1", None),
+    ("[1].all(cluster, cluster > 0)", None),
+    ("true", set()),
+]
+
+
+@pytest.mark.parametrize(("expression", "fields"), FIELDS_READ)
+def test_fields_read(expression: str, fields: set[str] | None) -> None:
+    from compiler.validate.cel_data import fields_read
+
+    compiled = cel.compile_expression(expression)
+    assert compiled.error is None
+    read = fields_read(compiled.program.ast, "cluster")
+    assert (None if read is None else set(read)) == fields
+
+
+ENVS = ["prod", "dev", "staging"]
+REGIONS = ["westeurope", "eastus"]
+
+
+def _atom(draw: st.DrawFn) -> tuple[str, object]:
+    """A CEL comparison and the same test as a Python function of a cluster dict."""
+    kind = draw(st.sampled_from(["env", "region", "id", "has-tier", "name"]))
+    if kind == "env":
+        env = draw(st.sampled_from(ENVS))
+        return f"cluster.labels.env == '{env}'", lambda c: c["labels"]["env"] == env
+    if kind == "region":
+        region = draw(st.sampled_from(REGIONS))
+        return f"cluster.region.endsWith('{region[-4:]}')", lambda c: c["region"].endswith(
+            region[-4:]
+        )
+    if kind == "id":
+        bound = draw(st.integers(0, 12))
+        return f"cluster.id > {bound}", lambda c: c["id"] > bound
+    if kind == "name":
+        return "cluster.name.startsWith('c1')", lambda c: c["name"].startswith("c1")
+    return "'tier' in cluster.labels", lambda c: "tier" in c["labels"]
+
+
+@st.composite
+def selectors(draw: st.DrawFn) -> tuple[str, object]:
+    left, f = _atom(draw)
+    op = draw(st.sampled_from(["&&", "||", "only", "not"]))
+    if op == "only":
+        return left, f
+    if op == "not":
+        return f"!({left})", lambda c: not f(c)  # type: ignore[operator]
+    right, g = _atom(draw)
+    if op == "&&":
+        return f"{left} && {right}", lambda c: f(c) and g(c)  # type: ignore[operator]
+    return f"({left}) || ({right})", lambda c: f(c) or g(c)  # type: ignore[operator]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(ENVS), st.sampled_from(REGIONS), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    selectors(),
+)
+def test_select_clusters_agrees_with_a_python_model(
+    shapes: list[tuple[str, str, bool]], selector: tuple[str, object]
+) -> None:
+    from compiler.model.fleet import Cluster
+
+    expression, model = selector
+    clusters = []
+    for i, (env, region, tier) in enumerate(shapes, start=1):
+        labels = {"env": env, **({"tier": "api"} if tier else {})}
+        clusters.append(
+            Cluster.model_validate(
+                {
+                    "name": f"c{i}",
+                    "id": i,
+                    "region": region,
+                    "labels": labels,
+                    "podCIDRs": [f"10.{i}.0.0/16"],
+                    "meshEndpoint": {"address": f"mesh.c{i}.example"},
+                }
+            )
+        )
+    diags = Diagnostics()
+    got = cel.select_clusters(expression, clusters, Position("f", 1, 1), diags)
+    assert not diags.has_errors, diags.sorted()
+    want = sorted(c.name for c in clusters if model(c.model_dump()))  # type: ignore[operator]
+    assert got == want

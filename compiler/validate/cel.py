@@ -15,12 +15,15 @@ cel-python has no cost limit of its own, so this module adds two layers:
   equality over the whole fleet inside a comprehension); it is the only clock read in
   validate, and only changes the outcome for an expression that was about to hang the run.
 
-Errors carry an offset into the expression; `expression_position` maps it to the line and
-column in fleet.yaml, whether the expression was written plain, quoted, or as a block scalar.
+Errors carry an offset into the expression; `cel_position.expression_position` maps it to
+the line and column in fleet.yaml, whether the expression was written plain, quoted, or as a
+block scalar. Selectors are evaluated once per distinct value of the cluster fields they read
+(`cel_data.fields_read`), since celpy costs milliseconds per evaluation.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +31,9 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostics, Position
 from compiler.load import Source
-from compiler.model.fleet import Cluster, Fleet
+from compiler.model.fleet import Cluster
+from compiler.validate.cel_data import fields_read, to_cel
+from compiler.validate.cel_position import expression_position
 
 MAX_CHARS = 8192
 MAX_BRACKET_DEPTH = 32
@@ -288,33 +293,16 @@ def evaluate(compiled: Compiled, variables: dict[str, Any], budget: Budget) -> A
         return CelError("cel-eval", f"CEL evaluation error: {type(exc).__name__}: {exc}", None)
 
 
-def to_cel(data: Any) -> Any:
-    from celpy.adapter import json_to_cel
-
-    return json_to_cel(data)
-
-
 def is_bool(value: Any) -> bool:
     import celpy
 
     return isinstance(value, celpy.celtypes.BoolType)
 
 
-def fleet_variables(fleet: Fleet) -> dict[str, Any]:
-    """``fleet`` (the spec as plain data, lists in file order) and ``clusters`` (by name)."""
-    import celpy
-
-    spec = to_cel(fleet.spec.model_dump(mode="json", by_alias=True, exclude_none=True))
-    by_name = celpy.celtypes.MapType(
-        {celpy.celtypes.StringType(c["name"]): c for c in spec["clusters"]}
-    )
-    return {"fleet": spec, "clusters": by_name}
-
-
 # Selections, keyed by expression and the identity of the cluster objects; each entry keeps
 # the clusters alive, so an id cannot be reused while the entry exists. Models are frozen.
 _selections: dict[tuple[str, tuple[int, ...]], tuple[Sequence[Cluster], list[str] | CelError]] = {}
-_cluster_values: dict[int, tuple[Cluster, Any]] = {}
+_cluster_values: dict[int, tuple[Cluster, dict[str, Any], Any]] = {}
 _CACHE_LIMIT = 4096
 
 
@@ -348,10 +336,23 @@ def _select(expression: str, clusters: Sequence[Cluster]) -> list[str] | CelErro
     compiled = compile_expression(expression)
     if compiled.error is not None:
         return compiled.error
+    # When the expression reads only some fields of `cluster`, clusters that agree on them
+    # get the same answer: evaluate once per distinct combination (celpy is slow).
+    fields = fields_read(compiled.program.ast, "cluster")
+    seen: dict[str, Any] = {}
     budget = Budget()
     chosen: list[str] = []
     for cluster in clusters:
-        value = evaluate(compiled, {"cluster": _cluster_value(cluster)}, budget)
+        plain, value_in = _cluster_value(cluster)
+        key = None
+        if fields is not None:
+            key = json.dumps([[f, plain[f]] if f in plain else [f] for f in sorted(fields)])
+        if key is not None and key in seen:
+            value = seen[key]
+        else:
+            value = evaluate(compiled, {"cluster": value_in}, budget)
+            if key is not None:
+                seen[key] = value
         if isinstance(value, CelError):
             if value.code == "cel-eval":
                 value = CelError(
@@ -373,17 +374,16 @@ def _select(expression: str, clusters: Sequence[Cluster]) -> list[str] | CelErro
     return sorted(chosen)
 
 
-def _cluster_value(cluster: Cluster) -> Any:
+def _cluster_value(cluster: Cluster) -> tuple[dict[str, Any], Any]:
+    """The cluster as plain data and as CEL values, converted once per cluster object."""
     found = _cluster_values.get(id(cluster))
     if found is None or found[0] is not cluster:
         if len(_cluster_values) > _CACHE_LIMIT:
             _cluster_values.clear()
-        found = (
-            cluster,
-            to_cel(cluster.model_dump(mode="json", by_alias=True, exclude_none=True)),
-        )
+        plain = cluster.model_dump(mode="json", by_alias=True, exclude_none=True)
+        found = (cluster, plain, to_cel(plain))
         _cluster_values[id(cluster)] = found
-    return found[1]
+    return found[1], found[2]
 
 
 def cel_type(value: Any) -> str:
@@ -412,18 +412,3 @@ def report(
     offset = 0 if error.offset is None else error.offset
     position = expression_position(source, at, expression, offset) if source else at
     diags.error(error.code, prefix + error.message, position, hint=error.hint)
-
-
-def expression_position(source: Source, at: Position, text: str, offset: int) -> Position:
-    """The file position of character `offset` of the scalar `text` whose value is at `at`.
-
-    Rebuilds the scalar from the source lines (plain, quoted or block, with YAML's folding
-    and escapes) and maps back; if what it rebuilds is not `text`, the scalar's own position.
-    """
-    from compiler.validate.cel_position import scalar_positions
-
-    mapped = scalar_positions(source.lines, at.line, at.column, text)
-    if mapped is None or not mapped:
-        return at
-    line, column = mapped[min(max(offset, 0), len(mapped) - 1)]
-    return Position(at.file, line, column)

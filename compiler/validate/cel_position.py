@@ -11,6 +11,9 @@ never a wrong place.
 
 from __future__ import annotations
 
+from compiler.diagnostics import Position
+from compiler.load import Source
+
 At = tuple[int, int]
 
 _ESCAPES = {
@@ -177,3 +180,15 @@ def _flow(
                 places.append(end_at)
         c = len(lines[r]) - len(lines[r].lstrip(" \t"))
     return chars, places
+
+
+def expression_position(source: Source, at: Position, text: str, offset: int) -> Position:
+    """The file position of character `offset` of the scalar `text` whose value is at `at`.
+
+    If the scalar cannot be rebuilt exactly from the source, the scalar's own position.
+    """
+    mapped = scalar_positions(source.lines, at.line, at.column, text)
+    if not mapped:
+        return at
+    line, column = mapped[min(max(offset, 0), len(mapped) - 1)]
+    return Position(at.file, line, column)

@@ -43,33 +43,35 @@ def check_guardrails(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     if not guardrails:
         return
     from compiler.validate import cel
+    from compiler.validate.cel_data import fleet_variables
+    from compiler.validate.cel_position import expression_position
 
-    variables: dict[str, object] | None = None
-    for i, guardrail in enumerate(guardrails):
+    compiled = [cel.compile_expression(g.expression) for g in guardrails]
+    runnable = [c.program.ast for c in compiled if c.error is None]
+    # converted once, only as far as the expressions read it, shared by all guardrails
+    variables = fleet_variables(fleet, runnable) if runnable else {}
+    for i, (guardrail, program) in enumerate(zip(guardrails, compiled, strict=True)):
         path: Path = ("spec", "guardrails", i, "expression")
         at = doc.position(path)
         expression = guardrail.expression
         prefix = f"guardrail {guardrail.name!r}: "
-        compiled = cel.compile_expression(expression)
-        if compiled.error is not None:
-            cel.report(diags, compiled.error, expression, at, doc.source, prefix)
+        if program.error is not None:
+            cel.report(diags, program.error, expression, at, doc.source, prefix)
             continue
-        if variables is None:
-            variables = cel.fleet_variables(fleet)  # converted once, shared by all guardrails
-        value = cel.evaluate(compiled, variables, cel.Budget())
+        value = cel.evaluate(program, variables, cel.Budget())
         if isinstance(value, cel.CelError):
             cel.report(diags, value, expression, at, doc.source, prefix)
         elif not cel.is_bool(value):
             diags.error(
                 "cel-type",
                 f"{prefix}a guardrail must give true or false; got {cel.cel_type(value)}",
-                cel.expression_position(doc.source, at, expression, 0),
+                expression_position(doc.source, at, expression, 0),
             )
         elif not value:
             diags.error(
                 "guardrail-failed",
                 f"guardrail {guardrail.name!r} failed: {guardrail.message}",
-                cel.expression_position(doc.source, at, expression, 0),
+                expression_position(doc.source, at, expression, 0),
                 related=[
                     Related(doc.position(("spec", "guardrails", i)), "guardrail defined here")
                 ],
