@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from compiler.guard.budget import MapUsage, budget
+from compiler.guard.budget import MapUsage, budget, fleet_budget
 from compiler.guard.delivery import loader_daemonset, seed_configmap_generator
 from compiler.guard.fleet import from_fleet
 from compiler.guard.model import GuardCluster, GuardRule, Verdict, cluster_verdict
@@ -23,6 +23,7 @@ __all__ = [
     "Verdict",
     "budget",
     "cluster_verdict",
+    "fleet_budget",
     "from_fleet",
     "loader_daemonset",
     "render_seed",

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from compiler.guard import layout
-from compiler.guard.model import GuardCluster, GuardRule, expand_protocol, port_blocks
+from compiler.guard.model import (
+    GuardCluster,
+    GuardRule,
+    address_table,
+    expand_protocol,
+    port_blocks,
+)
 
 WARN_RATIO = 0.8
 
@@ -46,25 +52,28 @@ def rule_entries(rule: GuardRule) -> int:
     )
 
 
-def budget(
-    clusters: Sequence[GuardCluster], rules: Sequence[GuardRule], local: int | None = None
-) -> tuple[MapUsage, ...]:
-    """Usage of every seeded map on the nodes of cluster `local` (None: a fleet-wide seed).
-
-    Counters are indexed by rule id, so their "entries" is the highest id plus one.
-    """
-    cidrs = len({c for cluster in clusters for c in (*cluster.pod_cidrs, *cluster.node_cidrs)})
-    policy = 0
+def _policy_entries(rules: Sequence[GuardRule], local: int | None) -> int:
+    total = 0
     for rule in rules:
         src, dst = set(rule.src), set(rule.dst)
         pairs = len(src) * len(dst)
-        if local is not None:
+        if local is not None:  # only pairs with `local` on one side
             pairs -= len(src - {local}) * len(dst - {local})
-        policy += pairs * rule_entries(rule)
-    highest = max((cluster.id for cluster in clusters), default=0)
+        total += pairs * rule_entries(rule)
+    return total
+
+
+def budget(
+    clusters: Sequence[GuardCluster], rules: Sequence[GuardRule], local: int | None = None
+) -> tuple[MapUsage, ...]:
+    """Usage of the maps that can fill up, on the nodes of cluster `local` (None: fleet-wide).
+
+    Counters are indexed by rule id, so their "entries" is the highest id plus one. The config
+    and defaults arrays are left out: ids are validated to fit them by construction.
+    """
+    cidrs = len(address_table(clusters))
+    policy = _policy_entries(rules, local)
     return (
-        MapUsage(layout.CONFIG_MAP.name, 1, layout.CONFIG_MAP.max_entries),
-        MapUsage(layout.DEFAULTS.name, highest + 1, layout.DEFAULTS.max_entries),
         MapUsage(layout.CIDRS.name, cidrs, layout.CIDRS.max_entries),
         MapUsage(layout.POLICY.name, policy, layout.POLICY.max_entries),
         MapUsage(
@@ -72,4 +81,15 @@ def budget(
             max((rule.id for rule in rules), default=0) + 1,
             layout.COUNTERS.max_entries,
         ),
+    )
+
+
+def fleet_budget(
+    clusters: Sequence[GuardCluster], rules: Sequence[GuardRule]
+) -> tuple[MapUsage, ...]:
+    """The fullest node's usage of each map: what validate compares with the limits."""
+    usage = budget(clusters, rules, local=clusters[0].id if clusters else None)
+    policy = max((_policy_entries(rules, cluster.id) for cluster in clusters), default=0)
+    return tuple(
+        MapUsage(u.map, policy, u.max_entries) if u.map == layout.POLICY.name else u for u in usage
     )
