@@ -28,7 +28,7 @@ SEED_MOUNT = "/etc/fleet-guard"
 # Cilium's filters: see bpf/README.md). Needs bpftool, tc, jq, sed, comm.
 LOADER_SCRIPT = """\
 set -eu
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q "$BPFFS" || mount -t bpf bpf "$BPFFS"
 seed="$SEED_DIR/$SEED_BATCH"
 if [ ! -e "$PIN_DIR/prog" ]; then
   mkdir -p "$PIN_DIR"
@@ -92,6 +92,7 @@ def loader_daemonset(guard: Guard, cilium: Cilium, fleet_name: str) -> dict[str,
     devices, extra = guard_devices(cilium)
     labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": fleet_name}
     env = {
+        "BPFFS": "/sys/fs/bpf",
         "PIN_DIR": PIN_DIR,
         "OBJECT": OBJECT,
         "SEED_DIR": SEED_MOUNT,
