@@ -272,3 +272,17 @@ def test_output_does_not_depend_on_hash_seed() -> None:
         )  # fmt: skip
         digests.add(result.stdout.strip())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("discovery", ["mcs-api", "annotations"])
+def test_kubectl_kustomize_builds_the_minimal_fleet(tmp_path: Path, discovery: str) -> None:
+    kubectl = require_tool("kubectl")
+    compiled = variant("minimal", mesh={"serviceDiscovery": discovery})
+    write_tree(compiled.files, tmp_path)
+    roots = sorted(p.parent for p in tmp_path.rglob("kustomization.yaml"))
+    assert roots
+    for root in roots:
+        listed = yaml.safe_load((root / "kustomization.yaml").read_text())
+        if listed["kind"] == "Component":
+            continue  # built through an app in test_kubectl_kustomize_applies_the_annotation_component
+        assert len(_kustomize(kubectl, root)) == len(listed["resources"]), root
