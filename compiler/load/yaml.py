@@ -29,6 +29,7 @@ from ruamel.yaml.events import (
 
 from compiler.diagnostics import Diagnostics, FleetError, Position, Related
 from compiler.load.document import Document, MappingPositions, SequencePositions, Source
+from compiler.load.scalars import kind_of, resolve_plain, scalar, token_at
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 64
@@ -42,54 +43,6 @@ class Limits:
     max_depth: int = MAX_DEPTH
     max_nodes: int = MAX_NODES
     max_scalar: int = MAX_SCALAR
-
-
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"^[-+]?[0-9]+$")
-_OCT = re.compile(r"^0o[0-7]+$")
-_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
-_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
-
-
-_WORDS: dict[str, Any] = {"": None, "~": None, "null": None, "Null": None, "NULL": None, **_BOOL}
-_NUMBER_START = frozenset("0123456789+-.")
-
-
-def resolve_plain(value: str) -> Any:
-    """YAML 1.2 core schema for plain (unquoted, untagged) scalars."""
-    # Fast path: most scalars in a fleet are names, which start with a letter and are neither
-    # null nor a boolean; only the few that could be numbers go through the patterns.
-    if value in _WORDS:
-        return _WORDS[value]
-    if value[0] not in _NUMBER_START:
-        return value
-    if _NULL.match(value):
-        return None
-    if value in _BOOL:
-        return _BOOL[value]
-    if _INT.match(value):
-        return int(value)
-    if _OCT.match(value):
-        return int(value[2:], 8)
-    if _HEX.match(value):
-        return int(value[2:], 16)
-    if _FLOAT.match(value):
-        return float(value)
-    if _INF.match(value):
-        return float("-inf") if value.startswith("-") else float("inf")
-    if _NAN.match(value):
-        return float("nan")
-    return value
-
-
-_TAGGED = {
-    "tag:yaml.org,2002:str": str,
-    "tag:yaml.org,2002:int": int,
-    "tag:yaml.org,2002:float": float,
-}
 
 
 class _Frame:
@@ -275,14 +228,14 @@ def _compose(
             elif not isinstance(value, str):
                 # Every key of a fleet is text; and in a Python dict 1, 1.0 and true would
                 # even collide as one key.
-                token = _token(source_lines, at)
+                token = token_at(source_lines, at)
                 diags.error(
                     "yaml-key-type",
-                    f"mapping keys are strings; {token} reads as {_kind(value)}",
+                    f"mapping keys are strings; {token} reads as {kind_of(value)}",
                     pos(at),
                     hint=f'quote it: "{token}"',
                 )
-                value = f"<{_kind(value)} key {at[0]}:{at[1]}>"
+                value = f"<{kind_of(value)} key {at[0]}:{at[1]}>"
             top.key, top.key_at = value, at
             if plain_key and value == "<<":
                 top.key = _MERGE
@@ -318,7 +271,7 @@ def _compose(
                 value: Any = resolve_plain(raw)
                 plain_key = True
             else:
-                value = _scalar(event, at, pos, diags, limits)
+                value = scalar(event, at, pos, diags, max_scalar)
                 plain_key = False
             total += 1
             if event.anchor:
@@ -407,21 +360,6 @@ def _merge_into(
 _MERGE = object()
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "a number" if isinstance(value, int | float) else "a scalar"
-
-
-def _token(lines: list[str], at: tuple[int, int]) -> str:
-    """The plain scalar as written at `at` (``1.0``, ``~``, ``yes``), for messages."""
-    line = lines[at[0] - 1] if 0 < at[0] <= len(lines) else ""
-    match = re.match(r"[^\s:,\]}#]*", line[at[1] - 1 :])
-    return match.group() if match and match.group() else "null"
-
-
 def _apply_merge(frame: _Frame) -> None:
     assert isinstance(frame.value, dict) and isinstance(frame.info, MappingPositions)
     for src, key_at, src_at in frame.merge:
@@ -432,34 +370,3 @@ def _apply_merge(frame: _Frame) -> None:
                 # that is the place that differs between the two mappings.
                 frame.info.keys[key] = (key_at, src_at)
                 frame.size += 1
-
-
-def _scalar(
-    event: Any,
-    at: tuple[int, int],
-    pos: Any,
-    diags: Diagnostics,
-    limits: Limits,
-) -> Any:
-    raw: str = event.value
-    if len(raw) > limits.max_scalar:
-        diags.error(
-            "load-scalar-too-large",
-            f"a value of {len(raw)} characters; the limit is {limits.max_scalar}",
-            pos(at),
-        )
-        return ""
-    tag = event.tag
-    if tag and tag != "!":
-        convert = _TAGGED.get(tag)
-        if convert is None:
-            diags.error("yaml-tag", f"unsupported tag {tag}", pos(at))
-            return raw
-        try:
-            return convert(raw)
-        except ValueError:
-            diags.error("yaml-tag", f"{raw!r} is not a valid {tag.rsplit(':', 1)[-1]}", pos(at))
-            return raw
-    if event.implicit[0] and event.style in (None, ""):
-        return resolve_plain(raw)
-    return raw
