@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +178,58 @@ def test_commit_command_recommits_after_manual_edit(repo: Path) -> None:
     assert proc.returncode == 0 and "committed" in proc.stderr
     assert snapshot(repo / "rendered") == rendered
     assert git(repo, "status", "--porcelain") == ""
+
+
+def tree_at(repo: Path, rev: str) -> str:
+    return git(repo, "ls-tree", "-r", rev, "--", "rendered")
+
+
+def test_two_commits_at_once_serialise(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "compiler", "commit", "--out", "rendered"],
+            cwd=repo,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert sum("committed" in e for e in errors) == 1
+    assert sum("nothing to commit" in e for e in errors) == 1
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_sigkill_commit_at_random_moments(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    minimal = (repo / "fleet.yaml").read_text()
+    contoso = (FLEETS / "contoso" / "fleet.yaml").read_text()
+    rng = random.Random(11)
+    start = time.monotonic()
+    assert fleetc("commit", "--out", "rendered", cwd=repo).returncode == 0
+    duration = time.monotonic() - start
+    for round_ in range(6):
+        text = contoso if round_ % 2 == 0 else minimal
+        (repo / "fleet.yaml").write_text(text)
+        git(repo, "commit", "-q", "-am", f"fleet change {round_}")
+        old_head = git(repo, "rev-parse", "HEAD").strip()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "compiler", "commit", "--out", "rendered"],
+            cwd=repo,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.2, 1.2) * duration)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        head = git(repo, "rev-parse", "HEAD").strip()
+        # HEAD is the old commit or one new commit on top of it, never anything else
+        assert head == old_head or git(repo, "rev-parse", "HEAD~1").strip() == old_head
+        done = fleetc("commit", "--out", "rendered", cwd=repo)  # recovers on its own
+        assert done.returncode == 0, done.stderr
+        assert git(repo, "status", "--porcelain") == ""
+        assert fleetc("render", "--out", "rendered", "--check", cwd=repo).returncode == 0
+        assert git(repo, "fsck", "--no-progress").strip() == ""
