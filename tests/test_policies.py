@@ -30,9 +30,30 @@ def crd_validator(kind: str) -> Any:
     path = require_upstream() / "cilium" / "crds" / "v2" / CRDS[kind]
     crd = YAML(typ="safe").load(path.read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v2"]
-    schema = version["schema"]["openAPIV3Schema"]
+    schema = _closed(version["schema"]["openAPIV3Schema"])
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     return cls(schema)
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with unknown fields forbidden wherever the API server would prune them:
+    a field the CRD does not know is silently dropped, which could change a policy's meaning
+    (a pruned ``endPort`` denies one port instead of a range)."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    # oneOf/anyOf branches only add constraints to the node they sit on: leave them open
+    out = {
+        k: v if k in ("oneOf", "anyOf", "allOf", "not") else _closed(v) for k, v in schema.items()
+    }
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
 
 
 def assert_valid(obj: dict[str, Any]) -> None:
@@ -56,6 +77,14 @@ def peer_selectors(obj: dict[str, Any]) -> list[dict[str, Any]]:
         for rule in spec.get(field, [])
         for selector in rule.get("fromEndpoints", []) + rule.get("toEndpoints", [])
     ]
+
+
+def test_unknown_fields_fail_the_closed_schema() -> None:
+    (f, *_) = render_policies(contoso())
+    assert isinstance(f.content, dict)
+    bad = json.loads(json.dumps(f.content))
+    bad["spec"]["enableDefaultDenyy"] = {}
+    assert list(crd_validator(bad["kind"]).iter_errors(bad))
 
 
 def test_contoso_policies_pass_the_upstream_crd_schemas() -> None:
