@@ -318,7 +318,7 @@ def select_clusters(
     On an error, adds a diagnostic (inside the expression when `source` is given, else at
     `at`, the position of the ``cel`` value) and returns None. Cached per expression.
     """
-    key = (expression, tuple(id(c) for c in clusters))
+    key = (expression, tuple(map(id, clusters)))
     cached = _selections.get(key)
     if cached is None:
         cached = (tuple(clusters), _select(expression, clusters))
