@@ -126,3 +126,21 @@ def test_a_failing_expectation_does_not_stop_explain(
         fleet=fleet,
     )  # fmt: skip
     assert code == 0 and out.startswith("denied:")
+
+
+def test_dns_under_egress_deny_names_the_defaults_object(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(CONTOSO.read_text().replace("egress: allow", "egress: deny"))
+    code, out, _ = explain(
+        capsys,
+        "--from", "api/gateway@us-api", "--to", "kube-system/k8s-app=kube-dns@us-api",
+        "--port", "53/UDP", "-o", "json",
+        fleet=fleet,
+    )  # fmt: skip
+    result = json.loads(out)
+    assert code == 0 and result["allowed"] and result["decision"]["kind"] == "dns"
+    assert [o["path"] for o in result["objects"]] == [
+        "clusters/us-api/policies/ciliumnetworkpolicy-api-fleetc-defaults.yaml"
+    ]

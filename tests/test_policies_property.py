@@ -14,6 +14,7 @@ import random
 import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,6 +198,7 @@ def _unlined(files: list[Any]) -> str:
     )
 
 
+@pytest.mark.slow
 def test_rendered_policies_agree_with_the_reachability_model() -> None:
     CASES.update(fleets=0, flows=0)
     _agrees()
