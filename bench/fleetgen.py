@@ -16,6 +16,7 @@ import ipaddress
 import random
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 REGIONS = [
     ("westeurope", "weu"),
@@ -36,12 +37,35 @@ def _subnets(cidr: str, prefix: int) -> Iterator[str]:
         yield str(net)
 
 
-def _clusters(count: int, rng: random.Random) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class _Cluster:
+    name: str
+    id: int
+    region: str
+    env: str
+    tier: str
+    pod_cidrs: list[str]
+    service_cidr: str
+    node_cidr: str
+    by_ips: bool  # a mesh endpoint given as IPs rather than a DNS name
+
+
+@dataclass(frozen=True)
+class _Service:
+    name: str
+    namespace: str
+    ports: list[tuple[int, str, str]]
+    clusters: list[str]
+    export: bool
+    affinity: str
+
+
+def _clusters(count: int, rng: random.Random) -> list[_Cluster]:
     pods = _subnets("10.0.0.0/8", 18)  # 1024 disjoint /18s
     services = _subnets("172.16.0.0/12", 22)
     nodes = _subnets("192.168.0.0/16", 26)
     pods6 = _subnets("fd00:10::/32", 48)
-    out: list[dict[str, object]] = []
+    out: list[_Cluster] = []
     for i in range(1, count + 1):
         region, short = REGIONS[(i - 1) % len(REGIONS)]
         env = ENVS[rng.randrange(len(ENVS))]
@@ -50,37 +74,31 @@ def _clusters(count: int, rng: random.Random) -> list[dict[str, object]]:
         if i % 3 == 0:
             pod.append(next(pods6))
         out.append(
-            {
-                "name": f"{short}-{env}-{i}",
-                "id": i,
-                "region": region,
-                "labels": {"env": env, "region": region, "tier": tier},
-                "podCIDRs": pod,
-                "serviceCIDRs": [next(services)],
-                "nodeCIDRs": [next(nodes)],
-                "ips": i % 7 == 0,
-            }
+            _Cluster(
+                f"{short}-{env}-{i}",
+                i,
+                region,
+                env,
+                tier,
+                pod,
+                next(services),
+                next(nodes),
+                i % 7 == 0,
+            )
         )
     return out
 
 
-def _services(count: int, names: list[str], rng: random.Random) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
+def _services(count: int, names: list[str], rng: random.Random) -> list[_Service]:
+    out: list[_Service] = []
     teams = max(1, count // 10)
     for i in range(count):
         app = APPS[i % len(APPS)]
-        ports = rng.sample(PORTS, rng.choice([1, 1, 2]))
-        out.append(
-            {
-                "name": f"{app}-{i}",
-                "namespace": f"team-{i % teams}",
-                "app": f"{app}-{i}",
-                "ports": sorted(ports),
-                "clusters": sorted(rng.sample(names, min(len(names), rng.choice([1, 1, 2, 3])))),
-                "export": rng.random() < 0.8,
-                "affinity": rng.choice(["none", "none", "local", "remote"]),
-            }
-        )
+        ports = sorted(rng.sample(PORTS, rng.choice([1, 1, 2])))
+        where = sorted(rng.sample(names, min(len(names), rng.choice([1, 1, 2, 3]))))
+        export = rng.random() < 0.8
+        affinity = rng.choice(["none", "none", "local", "remote"])
+        out.append(_Service(f"{app}-{i}", f"team-{i % teams}", ports, where, export, affinity))
     return out
 
 
@@ -88,19 +106,17 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _selector(rng: random.Random, clusters: list[dict[str, object]], cel: bool) -> str:
+def _selector(rng: random.Random, clusters: list[_Cluster], cel: bool) -> str:
     """A cluster selector built from a real cluster's labels, so it always matches one."""
-    labels = rng.choice(clusters)["labels"]
-    assert isinstance(labels, dict)
-    env, tier, region = labels["env"], labels["tier"], labels["region"]
+    c = rng.choice(clusters)
     if cel and rng.random() < 0.5:
-        expression = f"cluster.labels.env == '{env}' && cluster.region == '{region}'"
+        expression = f"cluster.labels.env == '{c.env}' && cluster.region == '{c.region}'"
         return "{cel: " + _quote(expression) + "}"
     if rng.random() < 0.5:
-        return "{matchLabels: {env: " + env + "}}"
+        return "{matchLabels: {env: " + c.env + "}}"
     return (
-        "{matchLabels: {env: " + env + "}, matchExpressions: [{key: tier, operator: In,"
-        " values: [" + tier + "]}]}"
+        "{matchLabels: {env: " + c.env + "}, matchExpressions: [{key: tier, operator: In,"
+        " values: [" + c.tier + "]}]}"
     )
 
 
@@ -110,7 +126,7 @@ def generate(clusters: int, services: int, policies: int, cel: bool = False, see
         raise ValueError("clusters must be 1..511")
     rng = random.Random(seed)
     cs = _clusters(clusters, rng)
-    names = [str(c["name"]) for c in cs]
+    names = [c.name for c in cs]
     ss = _services(services, names, rng)
     lines = [
         "# yaml-language-server: $schema=../../schemas/fleet.schema.json",
@@ -134,61 +150,59 @@ def generate(clusters: int, services: int, policies: int, cel: bool = False, see
         "  clusters:",
     ]
     for c in cs:
-        labels = c["labels"]
-        assert isinstance(labels, dict)
         lines += [
-            f"    - name: {c['name']}",
-            f"      id: {c['id']}",
-            f"      region: {c['region']}",
-            "      labels: {" + ", ".join(f"{k}: {v}" for k, v in labels.items()) + "}",
-            "      podCIDRs: [" + ", ".join(_quote(p) for p in c["podCIDRs"]) + "]",  # type: ignore[attr-defined]
-            f"      serviceCIDRs: [{c['serviceCIDRs'][0]}]",  # type: ignore[index]
-            f"      nodeCIDRs: [{c['nodeCIDRs'][0]}]",  # type: ignore[index]
+            f"    - name: {c.name}",
+            f"      id: {c.id}",
+            f"      region: {c.region}",
+            f"      labels: {{env: {c.env}, region: {c.region}, tier: {c.tier}}}",
+            "      podCIDRs: [" + ", ".join(_quote(p) for p in c.pod_cidrs) + "]",
+            f"      serviceCIDRs: [{c.service_cidr}]",
+            f"      nodeCIDRs: [{c.node_cidr}]",
             "      meshEndpoint:",
         ]
-        if c["ips"]:
-            node = ipaddress.ip_network(c["nodeCIDRs"][0])  # type: ignore[index]
+        if c.by_ips:
+            node = ipaddress.ip_network(c.node_cidr)
             lines.append(f"        ips: [{node.network_address + 10}]")
             lines.append("        port: 32379")
         else:
-            lines.append(f"        address: mesh.{c['name']}.fleet.example.internal")
+            lines.append(f"        address: mesh.{c.name}.fleet.example.internal")
     lines.append("  services:")
     for s in ss:
         ports = ", ".join(
             f"{{name: {name}, port: {port}" + ("}" if proto == "TCP" else f", protocol: {proto}}}")
-            for port, name, proto in s["ports"]  # type: ignore[attr-defined]
+            for port, name, proto in s.ports
         )
         lines += [
-            f"    - name: {s['name']}",
-            f"      namespace: {s['namespace']}",
-            f"      selector: {{app: {s['app']}}}",
+            f"    - name: {s.name}",
+            f"      namespace: {s.namespace}",
+            f"      selector: {{app: {s.name}}}",
             f"      ports: [{ports}]",
-            "      clusters: [" + ", ".join(s["clusters"]) + "]",  # type: ignore[arg-type]
+            "      clusters: [" + ", ".join(s.clusters) + "]",
         ]
-        if not s["export"]:
+        if not s.export:
             lines.append("      export: false")
-        if s["affinity"] != "none":
-            lines.append(f"      affinity: {s['affinity']}")
+        if s.affinity != "none":
+            lines.append(f"      affinity: {s.affinity}")
     if policies:
         lines.append("  policies:")
     for i in range(policies):
         kind = rng.random()
         if kind < 0.7 and ss:
             src, dst = rng.choice(ss), rng.choice(ss)
-            port, _, proto = rng.choice(dst["ports"])  # type: ignore[call-overload]
+            port, _, proto = rng.choice(dst.ports)
             lines += [
                 f"    - name: allow-{i}",
                 "      action: allow",
-                f"      from: {{service: {src['namespace']}/{src['name']}}}",
-                f"      to: {{service: {dst['namespace']}/{dst['name']}, ports: [{port}/{proto}]}}",
+                f"      from: {{service: {src.namespace}/{src.name}}}",
+                f"      to: {{service: {dst.namespace}/{dst.name}, ports: [{port}/{proto}]}}",
             ]
         elif kind < 0.85 and ss:
             dst = rng.choice(ss)
             lines += [
                 f"    - name: allow-env-{i}",
                 "      action: allow",
-                f"      from: {{clusters: {_selector(rng, cs, cel)}, namespace: {dst['namespace']}}}",
-                f"      to: {{service: {dst['namespace']}/{dst['name']}}}",
+                f"      from: {{clusters: {_selector(rng, cs, cel)}, namespace: {dst.namespace}}}",
+                f"      to: {{service: {dst.namespace}/{dst.name}}}",
             ]
         else:
             lines += [
@@ -213,5 +227,5 @@ def generate(clusters: int, services: int, policies: int, cel: bool = False, see
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:4]] if len(sys.argv) >= 4 else [50, 500, 200]
-    sys.stdout.write(generate(*args, cel="--cel" in sys.argv))
+    sizes = [int(a) for a in sys.argv[1:4]] if len(sys.argv) >= 4 else [50, 500, 200]
+    sys.stdout.write(generate(sizes[0], sizes[1], sizes[2], cel="--cel" in sys.argv))
