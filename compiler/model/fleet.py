@@ -257,10 +257,18 @@ class Expectation(Strict):
     allowed: bool
 
 
+class FluxSourceRef(Strict):
+    """The Flux source holding the rendered output (kinds a Flux Kustomization accepts)."""
+
+    kind: Literal["GitRepository", "OCIRepository", "Bucket"] = "GitRepository"
+    name: Name = "flux-system"
+    namespace: Name = "flux-system"
+
+
 class Flux(Strict):
     """How the per-cluster Flux Kustomizations find the rendered output."""
 
-    sourceRef: SourceRef = Field(default_factory=SourceRef)
+    sourceRef: FluxSourceRef = Field(default_factory=FluxSourceRef)
     path: Annotated[str, Field(pattern=r"^\./[-A-Za-z0-9_./]*$")] = "./rendered"
     namespace: Name = "flux-system"
     interval: Annotated[str, Field(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")] = "10m"
