@@ -14,7 +14,7 @@ would make DIR a symlink, which git stores as a symlink, so fleetc uses a journa
    (mtimes stay). Files in DIR that the manifest does not list -> refuse (they are not ours).
 4. Stage every changed file in ``.fleetc/staging-<random>/``, then flush the filesystem once
    (``syncfs``: one call instead of an fsync per file, which costs minutes at fleet scale).
-5. Commit point: write the journal (the renames and deletions to do) to ``journal.json.tmp``,
+5. Commit point: write the journal (the renames and deletions to do) to a ``*.tmp`` file,
    fsync, rename it into place, fsync ``.fleetc``.
 6. Roll forward: delete pruned files, rename each staged file into place (the manifest last),
    ``syncfs`` again, delete the journal. Rolling forward again after a crash is
@@ -31,41 +31,24 @@ absolute or climbs with ``..`` is refused before anything is touched.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
 import secrets
-import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, check_path
 from compiler.emit.serialize import MANIFEST, META_DIR, sha256
+
+__all__ = ["Drift", "Output", "OutputError", "Plan", "check_path", "locked"]
 
 JOURNAL = ".fleetc/journal.json"
 CACHE = ".fleetc/cache.json"
 STAGING = "staging-"
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-_syncfs: Any = None  # libc's syncfs, looked up on first use (False: not available)
-
-
-class OutputError(Exception):
-    """DIR cannot be used as it is (not ours, a symlink in the way, a bad manifest)."""
-
-
-def check_path(path: str) -> None:
-    """A relative POSIX path with no empty, ``.`` or ``..`` part; anything else is refused."""
-    parts = path.split("/")
-    if not path or "\0" in path or "\\" in path or any(part in ("", ".", "..") for part in parts):
-        raise OutputError(f"refusing unsafe output path {path!r}")
 
 
 @dataclass(frozen=True)
@@ -99,155 +82,8 @@ def _order(paths: list[str]) -> list[str]:
     return sorted(paths, key=lambda p: (p == MANIFEST, p.startswith(META_DIR + "/"), p))
 
 
-class Output:
+class Output(SafeDir):
     """A locked output directory. Obtain one with `locked`."""
-
-    def __init__(self, root: Path, fd: int) -> None:
-        self.root = root
-        self._fds: dict[str, int] = {"": fd}
-        self._steps = 0
-        crash = os.environ.get("FLEETC_TEST_CRASH_AT", "")
-        self._crash_at = int(crash) if crash.isdigit() else 0
-
-    # -- low level: descriptors, reads, steps -------------------------------------------------
-
-    def _step(self) -> None:
-        self._steps += 1
-        if self._steps == self._crash_at:
-            os._exit(137)
-
-    def _dir(self, rel: str, create: bool = False) -> int | None:
-        """A descriptor for directory `rel` under the root, never through a symlink."""
-        if rel in self._fds:
-            return self._fds[rel]
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent, create)
-        if parent_fd is None:
-            return None
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-        except FileNotFoundError:
-            if not create:
-                return None
-            os.mkdir(name, 0o755, dir_fd=parent_fd)
-            self._step()
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise OutputError(
-                    f"{self.root / rel} is a symlink or a file where fleetc needs a directory; "
-                    "fleetc does not follow symlinks inside its output"
-                ) from None
-            raise
-        self._fds[rel] = fd
-        return fd
-
-    def _sync(self) -> None:
-        """Flush DIR's filesystem: staged data before the journal, renames before its removal."""
-        global _syncfs
-        if _syncfs is None:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            _syncfs = getattr(libc, "syncfs", None) or False
-        if not _syncfs or _syncfs(self._fds[""]) != 0:
-            os.sync()
-
-    def _forget(self, rel: str) -> None:
-        fd = self._fds.pop(rel, None)
-        if fd is not None:
-            os.close(fd)
-
-    def close(self) -> None:
-        for rel, fd in list(self._fds.items()):
-            if rel:
-                os.close(fd)
-        os.close(self._fds[""])
-        self._fds.clear()
-
-    def read(self, rel: str) -> bytes | None:
-        """The bytes of regular file `rel`, or None when absent or not a regular file."""
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent)
-        if parent_fd is None:
-            return None
-        try:
-            fd = os.open(name, _READ_FLAGS, dir_fd=parent_fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-                return None
-            raise
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-
-    def exists(self, rel: str) -> bool:
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent)
-        if parent_fd is None:
-            return False
-        try:
-            os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def _put(self, rel: str, data: bytes) -> None:
-        """Write `rel` atomically on its own (tmp + fsync + rename); for fleetc's small files."""
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent, create=True)
-        assert parent_fd is not None
-        tmp = f"{name}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, _NEW_FLAGS, 0o644, dir_fd=parent_fd)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._step()
-        os.rename(tmp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
-        os.fsync(parent_fd)
-        self._step()
-
-    def _unlink(self, rel: str) -> None:
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent)
-        if parent_fd is None:
-            return
-        try:
-            os.unlink(name, dir_fd=parent_fd)
-        except FileNotFoundError:
-            return
-        self._step()
-
-    def scan(self) -> set[str]:
-        """Every non-directory entry under DIR (symlinks included), outside ``.fleetc/``."""
-        found: set[str] = set()
-
-        def walk(rel: str, path: str) -> None:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    sub = f"{rel}/{entry.name}" if rel else entry.name
-                    if sub == META_DIR:
-                        if not entry.is_dir(follow_symlinks=False):
-                            found.add(sub)
-                    elif entry.is_dir(follow_symlinks=False):
-                        walk(sub, entry.path)
-                    else:
-                        found.add(sub)
-
-        walk("", str(self.root))
-        return found
-
-    # -- ownership ----------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, str] | None:
         """Owned files (path -> sha256) from the manifest, or None when there is none."""
@@ -297,20 +133,6 @@ class Output:
                 os.unlink(name, dir_fd=meta_fd)
                 self._step()
 
-    def _remove_tree(self, rel: str) -> None:
-        fd = self._dir(rel)
-        if fd is None:
-            return
-        for name in os.listdir(fd):
-            os.unlink(name, dir_fd=fd)
-            self._step()
-        self._forget(rel)
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent)
-        assert parent_fd is not None
-        os.rmdir(name, dir_fd=parent_fd)
-        self._step()
-
     def _roll_forward(
         self, staging: str, writes: list[tuple[str, str]], deletes: list[str]
     ) -> None:
@@ -346,26 +168,6 @@ class Output:
         if meta_fd is not None:
             os.fsync(meta_fd)
 
-    def _prune_empty(self, dirs: list[str]) -> None:
-        """Remove directories left empty by pruning, deepest first, never DIR or .fleetc."""
-        candidates: set[str] = set()
-        for rel in dirs:
-            while rel and rel != META_DIR:
-                candidates.add(rel)
-                rel = rel.rpartition("/")[0]
-        for rel in sorted(candidates, key=lambda r: (-r.count("/"), r)):
-            fd = self._dir(rel)
-            if fd is None or os.listdir(fd):
-                continue
-            self._forget(rel)
-            parent, _, name = rel.rpartition("/")
-            parent_fd = self._dir(parent)
-            assert parent_fd is not None
-            os.rmdir(name, dir_fd=parent_fd)
-            self._step()
-
-    # -- planning and writing -----------------------------------------------------------------
-
     def plan(self, tree: dict[str, bytes]) -> Plan:
         """What to change to make DIR hold exactly `tree`; refuses when DIR holds others' files."""
         for path in tree:
@@ -391,7 +193,7 @@ class Output:
         staging_fd = self._dir(f"{META_DIR}/{staging}", create=True)
         assert staging_fd is not None
         for index, path in enumerate(plan.write):
-            fd = os.open(str(index), _NEW_FLAGS, 0o644, dir_fd=staging_fd)
+            fd = os.open(str(index), NEW_FLAGS, 0o644, dir_fd=staging_fd)
             try:
                 os.write(fd, tree[path])
             finally:

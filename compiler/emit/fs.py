@@ -1,0 +1,223 @@
+"""Filesystem access confined to one directory: no symlink is ever followed out of it.
+
+Every path is opened relative to a directory descriptor, one component at a time, with
+``O_NOFOLLOW``: a symlink planted inside the root (``clusters/x -> /etc``) makes the operation
+fail with `OutputError` instead of writing through it, and a path that is absolute, empty or
+climbs with ``..`` is refused by `check_path` before anything is touched.
+
+`SafeDir` also counts its filesystem steps: ``FLEETC_TEST_CRASH_AT=N`` makes the process
+``os._exit`` right after the N-th (a test-only hook, see tests/test_crash.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+from compiler.emit.serialize import META_DIR
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_syncfs: Any = None  # libc's syncfs, looked up on first use (False: not available)
+
+
+class OutputError(Exception):
+    """DIR cannot be used as it is (not ours, a symlink in the way, a bad manifest)."""
+
+
+def check_path(path: str) -> None:
+    """A relative POSIX path with no empty, ``.`` or ``..`` part; anything else is refused."""
+    parts = path.split("/")
+    if not path or "\0" in path or "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise OutputError(f"refusing unsafe output path {path!r}")
+
+
+class SafeDir:
+    """Descriptors, reads, writes and deletions under `root`, never through a symlink."""
+
+    def __init__(self, root: Path, fd: int) -> None:
+        self.root = root
+        self._fds: dict[str, int] = {"": fd}
+        self._steps = 0
+        crash = os.environ.get("FLEETC_TEST_CRASH_AT", "")
+        self._crash_at = int(crash) if crash.isdigit() else 0
+
+    # -- low level: descriptors, reads, steps -------------------------------------------------
+
+    def _step(self) -> None:
+        self._steps += 1
+        if self._steps == self._crash_at:
+            os._exit(137)
+
+    def _dir(self, rel: str, create: bool = False) -> int | None:
+        """A descriptor for directory `rel` under the root, never through a symlink."""
+        if rel in self._fds:
+            return self._fds[rel]
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent, create)
+        if parent_fd is None:
+            return None
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            if not create:
+                return None
+            os.mkdir(name, 0o755, dir_fd=parent_fd)
+            self._step()
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise OutputError(
+                    f"{self.root / rel} is a symlink or a file where fleetc needs a directory; "
+                    "fleetc does not follow symlinks inside its output"
+                ) from None
+            raise
+        self._fds[rel] = fd
+        return fd
+
+    def _sync(self) -> None:
+        """Flush DIR's filesystem: staged data before the journal, renames before its removal."""
+        global _syncfs
+        if _syncfs is None:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            _syncfs = getattr(libc, "syncfs", None) or False
+        if not _syncfs or _syncfs(self._fds[""]) != 0:
+            os.sync()
+
+    def _forget(self, rel: str) -> None:
+        fd = self._fds.pop(rel, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for rel, fd in list(self._fds.items()):
+            if rel:
+                os.close(fd)
+        os.close(self._fds[""])
+        self._fds.clear()
+
+    def read(self, rel: str) -> bytes | None:
+        """The bytes of regular file `rel`, or None when absent or not a regular file."""
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent)
+        if parent_fd is None:
+            return None
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+                return None
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def exists(self, rel: str) -> bool:
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent)
+        if parent_fd is None:
+            return False
+        try:
+            os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _put(self, rel: str, data: bytes) -> None:
+        """Write `rel` atomically on its own (tmp + fsync + rename); for fleetc's small files."""
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent, create=True)
+        assert parent_fd is not None
+        tmp = f"{name}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, NEW_FLAGS, 0o644, dir_fd=parent_fd)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._step()
+        os.rename(tmp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        os.fsync(parent_fd)
+        self._step()
+
+    def _unlink(self, rel: str) -> None:
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent)
+        if parent_fd is None:
+            return
+        try:
+            os.unlink(name, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return
+        self._step()
+
+    def scan(self) -> set[str]:
+        """Every non-directory entry under DIR (symlinks included), outside ``.fleetc/``."""
+        found: set[str] = set()
+
+        def walk(rel: str, path: str) -> None:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    sub = f"{rel}/{entry.name}" if rel else entry.name
+                    if sub == META_DIR:
+                        if not entry.is_dir(follow_symlinks=False):
+                            found.add(sub)
+                    elif entry.is_dir(follow_symlinks=False):
+                        walk(sub, entry.path)
+                    else:
+                        found.add(sub)
+
+        walk("", str(self.root))
+        return found
+
+    # -- ownership ----------------------------------------------------------------------------
+
+    def _remove_tree(self, rel: str) -> None:
+        fd = self._dir(rel)
+        if fd is None:
+            return
+        for name in os.listdir(fd):
+            os.unlink(name, dir_fd=fd)
+            self._step()
+        self._forget(rel)
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent)
+        assert parent_fd is not None
+        os.rmdir(name, dir_fd=parent_fd)
+        self._step()
+
+    def _prune_empty(self, dirs: list[str]) -> None:
+        """Remove directories left empty by pruning, deepest first, never DIR or .fleetc."""
+        candidates: set[str] = set()
+        for rel in dirs:
+            while rel and rel != META_DIR:
+                candidates.add(rel)
+                rel = rel.rpartition("/")[0]
+        for rel in sorted(candidates, key=lambda r: (-r.count("/"), r)):
+            fd = self._dir(rel)
+            if fd is None or os.listdir(fd):
+                continue
+            self._forget(rel)
+            parent, _, name = rel.rpartition("/")
+            parent_fd = self._dir(parent)
+            assert parent_fd is not None
+            os.rmdir(name, dir_fd=parent_fd)
+            self._step()
+
+    # -- planning and writing -----------------------------------------------------------------
