@@ -56,6 +56,11 @@ def seed_entries(
     Addresses and defaults cover the whole fleet (a node must recognise every peer); policy
     entries only the flows from or to `local`, which is all a node of it can see.
     """
+    return shared_entries(clusters, mode) + policy_entries(clusters, rules, local)
+
+
+def shared_entries(clusters: Sequence[GuardCluster], mode: str) -> tuple[SeedEntry, ...]:
+    """The entries every node of the fleet gets (config, defaults, addresses), sorted."""
     entries = [_config(mode)]
     for cluster in sorted(clusters, key=lambda c: c.id):
         entries.append(
@@ -83,17 +88,31 @@ def seed_entries(
                 {"addr": str(network)},
             )
         )
+    return tuple(sorted(entries, key=SeedEntry.sort_key))
+
+
+def policy_entries(
+    clusters: Sequence[GuardCluster], rules: Sequence[GuardRule], local: int | None = None
+) -> tuple[SeedEntry, ...]:
+    """The guard_policy entries of the flows from or to `local` (None: every flow), sorted."""
     names = {cluster.id: cluster.name for cluster in clusters}
     policy: dict[bytes, SeedEntry] = {}
     for rule in sorted(rules, key=lambda r: r.id):
-        for src in sorted(set(rule.src)):
-            for dst in sorted(set(rule.dst)):
-                if local is not None and local not in (src, dst):
-                    continue
-                for entry in _policy_entries(rule, src, dst, names):
-                    policy.setdefault(entry.key, entry)  # the same key: the first rule counts
-    entries.extend(policy.values())
-    return tuple(sorted(entries, key=SeedEntry.sort_key))
+        for src, dst in _pairs(rule, local):
+            for entry in _policy_entries(rule, src, dst, names):
+                policy.setdefault(entry.key, entry)  # the same key: the first rule counts
+    return tuple(sorted(policy.values(), key=SeedEntry.sort_key))
+
+
+def _pairs(rule: GuardRule, local: int | None) -> list[tuple[int, int]]:
+    if local is None:
+        return [(src, dst) for src in sorted(set(rule.src)) for dst in sorted(set(rule.dst))]
+    pairs: set[tuple[int, int]] = set()
+    if local in rule.src:
+        pairs.update((local, dst) for dst in rule.dst)
+    if local in rule.dst:
+        pairs.update((src, local) for src in rule.src)
+    return sorted(pairs)
 
 
 def _policy_entries(rule: GuardRule, src: int, dst: int, names: dict[int, str]) -> list[SeedEntry]:
@@ -153,38 +172,67 @@ def render_batch(
 ) -> str:
     """The seed as a `bpftool batch file`: a comment per entry, then its `map update`."""
     lines = [f"# {line}" if line else "#" for line in header]
+    return "\n".join(lines) + "\n" + batch_body(entries, pin_dir)
+
+
+def batch_body(entries: Sequence[SeedEntry], pin_dir: str = DEFAULT_PIN_DIR) -> str:
+    lines = []
     for entry in entries:
         lines.append(f"# {entry.source}")
         lines.append(
             f"map update pinned {pin_dir}/{entry.map.name}"
             f" key hex {_hex(entry.key)} value hex {_hex(entry.value)}"
         )
+    return "".join(line + "\n" for line in lines)
+
+
+def render_json(entries: Sequence[SeedEntry], meta: Mapping[str, Any]) -> str:
+    """The same entries for people and tools: decoded fields next to the exact bytes.
+
+    One entry per line (compact, keys sorted) keeps big seeds quick to write and their diffs
+    readable; the whole is one JSON document.
+    """
+    rows: dict[str, list[str]] = {spec.name: [] for spec in layout.MAPS}
+    for entry in entries:
+        rows[entry.map.name].append(json_row(entry))
+    return json_document(meta, rows)
+
+
+def json_row(entry: SeedEntry) -> str:
+    return json.dumps(
+        {
+            "source": entry.source,
+            "key": _decoded(entry, "key."),
+            "value": _decoded(entry, "value."),
+            "keyHex": entry.key.hex(),
+            "valueHex": entry.value.hex(),
+        },
+        sort_keys=True,
+        separators=(", ", ": "),
+    )
+
+
+def json_document(meta: Mapping[str, Any], rows: Mapping[str, Sequence[str]]) -> str:
+    """Assemble the twin from `meta` and each map's pre-rendered entry rows."""
+    lines = ["{"]
+    for name in sorted(meta):
+        lines.append(f"  {json.dumps(name)}: {json.dumps(meta[name], sort_keys=True)},")
+    lines.append('  "maps": {')
+    shown = [spec for spec in layout.MAPS if rows.get(spec.name) or spec is not layout.COUNTERS]
+    for index, spec in enumerate(shown):
+        head = f'    "{spec.name}": {{"type": "{spec.type}", "maxEntries": {spec.max_entries},'
+        entries = rows.get(spec.name, ())
+        if not entries:
+            lines.append(f'{head} "entries": []}}')
+        else:
+            lines.append(f'{head} "entries": [')
+            lines.append(",\n".join(f"      {row}" for row in entries))
+            lines.append("    ]}")
+        if index < len(shown) - 1:
+            lines[-1] += ","
+    lines.append("  }")
+    lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def render_json(entries: Sequence[SeedEntry], meta: dict[str, Any]) -> str:
-    """The same entries for people and tools: decoded fields next to the exact bytes."""
-    maps: dict[str, Any] = {}
-    for spec in layout.MAPS:
-        rows = [e for e in entries if e.map is spec]
-        if not rows and spec is layout.COUNTERS:
-            continue  # written by the program only
-        maps[spec.name] = {
-            "type": spec.type,
-            "maxEntries": spec.max_entries,
-            "entries": [
-                {
-                    "source": e.source,
-                    "key": _decoded(e, "key."),
-                    "value": _decoded(e, "value."),
-                    "keyHex": e.key.hex(),
-                    "valueHex": e.value.hex(),
-                }
-                for e in rows
-            ],
-        }
-    document = {**meta, "maps": maps}
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def _decoded(entry: SeedEntry, prefix: str) -> dict[str, Any]:
