@@ -25,6 +25,7 @@ from compiler.guard import (
     cluster_verdict,
     fleet_budget,
     from_fleet,
+    from_resolved,
     layout,
     loader_daemonset,
     render_seed,
@@ -185,28 +186,7 @@ def test_guard_model_counts_the_most_specific_rule() -> None:
     assert (verdict.drop, verdict.rule_id) == (True, 2)
 
 
-def _fleet(policies: str, guard: str = "") -> Fleet:
-    text = (FLEETS / "contoso" / "fleet.yaml").read_text()
-    head = text.split("  policies:")[0]
-    diags = Diagnostics()
-    fleet = parse(load((head + policies + guard).encode(), "fleet.yaml"), diags)
-    assert fleet is not None, diags.items
-    return fleet
-
-
-def test_guard_from_contoso() -> None:
-    fleet = parse(load((FLEETS / "contoso" / "fleet.yaml").read_bytes(), "f"), Diagnostics())
-    assert fleet is not None
-    clusters, rules = from_fleet(fleet)
-    assert [c.name for c in clusters] == ["eu-payments", "eu-standby", "us-api", "dev"]
-    assert [(r.name, r.src, r.dst, r.ports) for r in rules] == [
-        ("no-dev-to-prod", (10,), (1, 2, 3), None)
-    ]
-
-
-def test_guard_only_cluster_level_denies_become_rules() -> None:
-    fleet = _fleet(
-        """  policies:
+POLICIES = """  policies:
     - {name: allow-all, action: allow, from: {clusters: [dev]}, to: {clusters: [us-api]}}
     - {name: ns-deny, action: deny, from: {clusters: [dev]}, to: {clusters: [us-api], namespace: api}}
     - {name: pod-deny, action: deny, from: {clusters: [dev], selector: {app: x}}, to: {clusters: [us-api]}}
@@ -219,13 +199,51 @@ def test_guard_only_cluster_level_denies_become_rules() -> None:
       to: {clusters: {matchLabels: {tier: payments}}, ports: []}
     - {name: cel, action: deny, from: {clusters: {cel: "cluster.name == 'dev'"}}, to: {}}
 """
-    )
+
+
+def _fleet_text(policies: str, guard: str = "") -> bytes:
+    head = (FLEETS / "contoso" / "fleet.yaml").read_text().split("  policies:")[0]
+    return (head + policies + guard).encode()
+
+
+def _fleet(policies: str, guard: str = "") -> Fleet:
+    diags = Diagnostics()
+    fleet = parse(load(_fleet_text(policies, guard), "fleet.yaml"), diags)
+    assert fleet is not None, diags.items
+    return fleet
+
+
+def test_guard_from_contoso() -> None:
+    fleet = parse(load((FLEETS / "contoso" / "fleet.yaml").read_bytes(), "f"), Diagnostics())
+    assert fleet is not None
+    clusters, rules = from_fleet(fleet)
+    assert [c.name for c in clusters] == ["eu-payments", "eu-standby", "us-api", "dev"]
+    assert [(r.name, r.src, r.dst, r.ports) for r in rules] == [
+        ("no-dev-to-prod", (10,), (1, 2, 3), None)
+    ]
+    from compiler.resolve import resolve
+
+    doc = load((FLEETS / "contoso" / "fleet.yaml").read_bytes(), "f")
+    assert from_resolved(resolve(doc, fleet, Diagnostics())) == (clusters, rules)
+
+
+def test_guard_only_cluster_level_denies_become_rules() -> None:
+    fleet = _fleet(POLICIES)
     _, rules = from_fleet(fleet)
     assert [(r.id, r.name, r.src, r.dst, r.ports) for r in rules] == [
         (5, "names", (10,), (1,), (PortRange("ANY", 53, 53), PortRange("TCP", 8000, 8100))),
         (6, "empty-selector", (10,), (1, 2, 3, 10), None),
         (7, "expressions", (10,), (1, 2), None),
+        (8, "cel", (10,), (1, 2, 3, 10), None),
     ]
+    # The resolve stage's form gives the same rules.
+    from compiler.resolve import resolve
+
+    doc = load(_fleet_text(POLICIES), "fleet.yaml")
+    diags = Diagnostics()
+    resolved = resolve(doc, fleet, diags)
+    assert not diags.has_errors, diags.items
+    assert from_resolved(resolved) == from_fleet(fleet)
 
 
 def test_guard_budget_counts_entries() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from compiler.guard import layout
 from compiler.guard.budget import MapUsage, budget, fleet_budget
 from compiler.guard.delivery import loader_daemonset, seed_configmap_generator
-from compiler.guard.fleet import from_fleet
+from compiler.guard.fleet import from_fleet, from_resolved
 from compiler.guard.model import GuardCluster, GuardRule, Verdict, cluster_verdict
 from compiler.guard.seeds import (
     DEFAULT_PIN_DIR,
@@ -33,6 +33,7 @@ __all__ = [
     "cluster_verdict",
     "fleet_budget",
     "from_fleet",
+    "from_resolved",
     "loader_daemonset",
     "render_seed",
     "render_seeds",

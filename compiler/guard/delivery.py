@@ -14,9 +14,12 @@ from typing import Any
 from compiler.model.fleet import Cilium, Guard
 
 NAME = "fleet-guard"
-SEEDS_CONFIGMAP = "fleet-guard-seeds"
+# Paths under clusters/<name>/. The render stage's Flux wiring turns the text files of
+# guard/seeds/ into the ConfigMap fleetc-guard-seeds; the JSON twin stays out of it (size).
 SEED_BATCH = "guard.batch"
-SEED_JSON = "guard.json"
+SEED_BATCH_PATH = f"guard/seeds/{SEED_BATCH}"
+SEED_JSON_PATH = "guard/guard.json"
+SEEDS_CONFIGMAP = "fleetc-guard-seeds"
 PIN_DIR = "/sys/fs/bpf/fleet-guard"
 OBJECT = "/opt/fleet-guard/guard.o"
 SEED_MOUNT = "/etc/fleet-guard"
@@ -74,7 +77,7 @@ def guard_devices(cilium: Cilium) -> tuple[str, str]:
 
 
 def seed_configmap_generator(guard: Guard) -> dict[str, Any]:
-    """The `configMapGenerator` entry of a cluster's kustomization.yaml (files under guard/).
+    """The `configMapGenerator` entry of a cluster's kustomization.yaml for the seeds.
 
     Only the batch file goes in: it is what the loader applies, and a ConfigMap holds at most
     1 MiB: the batch of bench/guard.py's 511-cluster fleet is 0.7 MB, its JSON twin (for
@@ -83,7 +86,7 @@ def seed_configmap_generator(guard: Guard) -> dict[str, Any]:
     return {
         "name": SEEDS_CONFIGMAP,
         "namespace": guard.namespace,
-        "files": [f"guard/{SEED_BATCH}"],
+        "files": [SEED_BATCH_PATH],
     }
 
 

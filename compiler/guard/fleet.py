@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from compiler.diagnostics import Diagnostics, Position
 from compiler.guard.model import GuardCluster, GuardRule
 from compiler.model import Fleet, PortRange
 from compiler.model.fleet import Cluster, ClusterLabelSelector, Peer, Target
+from compiler.resolve.model import ResolvedFleet, WorkloadSet
 from compiler.validate.selectors import match_labels
 
 
 def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule, ...]]:
     """The guard's view of `fleet`. Rule ids are policy positions plus one (0 is the default).
 
-    A deny whose cluster selector is CEL is skipped when the CEL stage cannot evaluate it:
+    A deny whose CEL cluster selector does not evaluate is skipped (validate reports it):
     skipping a deny only ever makes the guard pass more, never drop more.
     """
     clusters = tuple(
@@ -74,9 +76,39 @@ def select(fleet: Fleet, peer: Peer) -> tuple[int, ...] | None:
 
 
 def _cel_names(fleet: Fleet, selector: ClusterLabelSelector) -> set[str] | None:
-    """Names a CEL cluster selector picks; unknown (None) until the CEL stage offers it.
+    """Names a CEL cluster selector picks; None when it does not evaluate (validate reports
+    that error at its place, so its diagnostic is not repeated here)."""
+    from compiler.validate.cel import select_clusters  # celpy: only for fleets that use CEL
 
-    TODO(lead): call the CEL stage's cluster selection here once it exists.
-    """
-    del fleet, selector
-    return None
+    assert selector.cel is not None
+    where = Position("fleet.yaml", 1, 0)
+    names = select_clusters(selector.cel, list(fleet.spec.clusters), where, Diagnostics())
+    return None if names is None else set(names)
+
+
+def from_resolved(
+    resolved: ResolvedFleet,
+) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule, ...]]:
+    """The same as `from_fleet`, from the resolve stage's form (selectors already evaluated)."""
+    ids = {cluster.name: cluster.id for cluster in resolved.clusters}
+    clusters = tuple(
+        GuardCluster(c.name, c.id, tuple(c.pod_cidrs), tuple(c.node_cidrs))
+        for c in sorted(resolved.clusters, key=lambda c: c.id)
+    )
+    rules = []
+    for policy in resolved.policies:
+        if policy.action != "deny":
+            continue
+        if not (_only_clusters(policy.source) and _only_clusters(policy.destination)):
+            continue
+        src = tuple(sorted(ids[name] for name in policy.source.clusters))
+        dst = tuple(sorted(ids[name] for name in policy.destination.clusters))
+        if src and dst:
+            ports = policy.ports or None  # no ports listed: every port
+            rules.append(GuardRule(policy.index + 1, policy.name, src, dst, ports))
+    return clusters, tuple(rules)
+
+
+def _only_clusters(side: WorkloadSet) -> bool:
+    # An empty pod selector selects every pod, so it narrows nothing.
+    return side.service is None and side.namespace is None and not side.selector
