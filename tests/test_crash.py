@@ -232,3 +232,32 @@ def test_sigkill_real_render_at_random_moments(tmp_path: Path) -> None:
     assert fleetc("render", "--out", "rendered", cwd=tmp_path).returncode == 0
     assert fleetc("render", "--out", "rendered", "--check", cwd=tmp_path).returncode == 0
     assert_no_litter(out)
+
+
+def test_crash_hook_in_real_render(tmp_path: Path) -> None:
+    require_renderers()
+    from tests.conftest import FLEETS
+
+    fleet = tmp_path / "fleet.yaml"
+    out = tmp_path / "rendered"
+    fleet.write_bytes((FLEETS / "minimal" / "fleet.yaml").read_bytes())
+    assert fleetc("render", cwd=tmp_path).returncode == 0
+    old = snapshot(out)
+    fleet.write_bytes((FLEETS / "contoso" / "fleet.yaml").read_bytes())
+    assert fleetc("render", "--out", "new", cwd=tmp_path).returncode == 0
+    new = snapshot(tmp_path / "new")
+    crashed = 0
+    for crash_at in (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233):
+        fleet.write_bytes((FLEETS / "minimal" / "fleet.yaml").read_bytes())
+        assert fleetc("render", cwd=tmp_path).returncode == 0
+        fleet.write_bytes((FLEETS / "contoso" / "fleet.yaml").read_bytes())
+        proc = fleetc("render", cwd=tmp_path, env={"FLEETC_TEST_CRASH_AT": str(crash_at)})
+        if proc.returncode == 0:
+            break  # fewer steps than crash_at: the render finished
+        assert proc.returncode == 137, proc.stderr
+        crashed += 1
+        assert_old_or_new(recovered(out), old, new)
+        assert_no_litter(out)
+        assert fleetc("render", cwd=tmp_path).returncode == 0  # the next run just works
+        assert snapshot(out) == new
+    assert crashed >= 5
