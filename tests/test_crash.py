@@ -261,3 +261,17 @@ def test_crash_hook_in_real_render(tmp_path: Path) -> None:
         assert fleetc("render", cwd=tmp_path).returncode == 0  # the next run just works
         assert snapshot(out) == new
     assert crashed >= 5
+
+
+def test_check_reports_an_interrupted_write_without_recovering(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_writer(out, OLD, tmp_path)
+    steps = int(run_writer(out, NEW, tmp_path).stdout)
+    run_writer(out, OLD, tmp_path)
+    assert run_writer(out, NEW, tmp_path, steps - 3).returncode == 137  # after the commit point
+    before = snapshot(out)
+    with locked(out, create=False, recover=False) as output:
+        drift = output.drift(NEW)
+    assert drift.pending and not drift.clean
+    assert snapshot(out) == before  # --check wrote nothing, not even the recovery
+    assert recovered(out) == NEW
