@@ -9,9 +9,7 @@ bpf/README.md explains where the program attaches next to Cilium and why.
 
 from __future__ import annotations
 
-from typing import Any
-
-from compiler.model.fleet import Cilium, Guard
+from typing import Any, Protocol
 
 NAME = "fleet-guard"
 # Paths under clusters/<name>/. The render stage's Flux wiring turns the text files of
@@ -63,20 +61,36 @@ echo "fleet guard seeded ($(grep -c '^map update' "$seed") entries) on: $devices
 """
 
 
-def guard_devices(cilium: Cilium) -> tuple[str, str]:
+def guard_devices(routing_mode: str, tunnel_protocol: str, encryption: str) -> tuple[str, str]:
     """(devices, extra devices) where cross-node pod traffic shows its pod addresses.
 
     Tunnel mode: the overlay device, where packets are decapsulated (ingress) and before they
     are encapsulated (egress). Native routing: the devices holding the default route
     ("auto", resolved on the node), plus WireGuard's device, where traffic is in clear.
     """
-    if cilium.routingMode == "tunnel":
-        return f"cilium_{cilium.tunnelProtocol}", ""
-    extra = "cilium_wg0" if cilium.encryption == "wireguard" else ""
+    if routing_mode == "tunnel":
+        return f"cilium_{tunnel_protocol}", ""
+    extra = "cilium_wg0" if encryption == "wireguard" else ""
     return "auto", extra
 
 
-def seed_configmap_generator(guard: Guard) -> dict[str, Any]:
+class GuardSpec(Protocol):
+    """`spec.guard` as the model (`compiler.model.fleet.Guard`) or resolve stage has it."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def image(self) -> str: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+
+def seed_configmap_generator(guard: GuardSpec) -> dict[str, Any]:
     """The `configMapGenerator` entry of a cluster's kustomization.yaml for the seeds.
 
     Only the batch file goes in: it is what the loader applies, and a ConfigMap holds at most
@@ -90,14 +104,17 @@ def seed_configmap_generator(guard: Guard) -> dict[str, Any]:
     }
 
 
-def loader_daemonset(guard: Guard, cilium: Cilium, fleet_name: str) -> dict[str, Any] | None:
+def loader_daemonset(
+    guard: GuardSpec, devices: tuple[str, str], fleet_name: str
+) -> dict[str, Any] | None:
     """The loader DaemonSet, or None when the guard is disabled (nothing is rendered).
 
-    The mode is in the seeds (guard_config), so switching audit/enforce is a seed change.
+    `devices` comes from `guard_devices`. The mode is in the seeds (guard_config), so
+    switching audit/enforce is a seed change.
     """
     if not guard.enabled:
         return None
-    devices, extra = guard_devices(cilium)
+    devices_, extra = devices
     labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": fleet_name}
     env = {
         "BPFFS": "/sys/fs/bpf",
@@ -105,7 +122,7 @@ def loader_daemonset(guard: Guard, cilium: Cilium, fleet_name: str) -> dict[str,
         "OBJECT": OBJECT,
         "SEED_DIR": SEED_MOUNT,
         "SEED_BATCH": SEED_BATCH,
-        "GUARD_DEVICES": devices,
+        "GUARD_DEVICES": devices_,
         "GUARD_EXTRA_DEVICES": extra,
         "GUARD_MODE": guard.mode,
     }
