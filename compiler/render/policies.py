@@ -189,7 +189,7 @@ def defaults_object(resolved: ResolvedFleet, cluster: str, namespace: str) -> di
             }
         ]
     source = (
-        f"{resolved.source} spec.defaults (ingress: {resolved.default_ingress},"
+        f"{resolved.defaults_source} spec.defaults (ingress: {resolved.default_ingress},"
         f" egress: {resolved.default_egress})"
     )
     return {
@@ -210,7 +210,7 @@ def dns_object(resolved: ResolvedFleet, cluster: str) -> dict[str, Any]:
             resolved,
             DNS_NAME,
             "kube-system",
-            f"{resolved.source} spec.defaults (ingress: {resolved.default_ingress})",
+            f"{resolved.defaults_source} spec.defaults (ingress: {resolved.default_ingress})",
         ),
         "spec": {
             "endpointSelector": {"matchLabels": {"k8s-app": "kube-dns"}},

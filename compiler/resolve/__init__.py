@@ -221,5 +221,8 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
             image=spec.guard.image,
             namespace=spec.guard.namespace,
         ),
+        defaults_origin=doc.key_position(("spec", "defaults"))
+        if doc.exists(("spec", "defaults"))
+        else None,
         managed_namespaces=tuple((name, tuple(sorted(ns))) for name, ns in sorted(managed.items())),
     )

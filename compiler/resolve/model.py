@@ -158,6 +158,14 @@ class ResolvedFleet:
     guard: GuardSettings
     managed_namespaces: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
     """Per cluster (sorted by name): the namespaces fleetc manages there, sorted."""
+    defaults_origin: Position | None = None
+    """Where `spec.defaults` is written (None: not written, the defaults apply)."""
+
+    @property
+    def defaults_source(self) -> str:
+        """``fleet.yaml:23`` when spec.defaults is written, else the file name alone."""
+        at = self.defaults_origin
+        return f"{self.source}:{at.line}" if at is not None else self.source
 
     def cluster(self, name: str) -> Cluster:
         for cluster in self.clusters:
