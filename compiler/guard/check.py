@@ -1,0 +1,61 @@
+"""validate's check of the fleet guard's map budget: `CHECKS`, one function.
+
+When the guard is enabled, the fullest node's seed must fit every map: over max_entries the
+loader's `bpftool batch` fails and the node keeps its previous rules, so that is an error;
+from 80 % on it is a warning, pointing at the deny that needs the most entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from compiler.diagnostics import Diagnostics
+from compiler.guard import layout
+from compiler.guard.budget import MapUsage, fleet_budget, rule_entries
+from compiler.guard.fleet import from_fleet
+from compiler.guard.model import GuardRule
+from compiler.load import Document
+from compiler.model import Fleet
+
+HINTS = {
+    layout.POLICY.name: "narrow the deny's cluster selectors, or use port ranges that split into"
+    " fewer aligned blocks (8192-8319 is one entry per protocol, 8000-8100 four)",
+    layout.CIDRS.name: "merge adjacent podCIDRs/nodeCIDRs into fewer, larger ranges",
+    layout.COUNTERS.name: "the guard counts by policy position: move cluster-level denies up",
+}
+
+
+def check_budget(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    if not fleet.spec.guard.enabled:
+        return
+    clusters, rules = from_fleet(fleet)
+    for usage in fleet_budget(clusters, rules):
+        if not usage.near_limit:
+            continue
+        at = doc.key_position(_path(usage, rules))
+        message = (
+            f"the fleet guard's {usage.map} map needs {usage.entries:,} entries on the"
+            f" fullest node; it holds {usage.max_entries:,}"
+        )
+        if usage.over_limit:
+            diags.error("guard-map-full", message, at, hint=HINTS[usage.map])
+        else:
+            percent = round(100 * usage.ratio)
+            diags.warning(
+                "guard-map-budget", f"{message} ({percent} % used)", at, hint=HINTS[usage.map]
+            )
+
+
+def _path(usage: MapUsage, rules: tuple[GuardRule, ...]) -> tuple[str | int, ...]:
+    if usage.map == layout.CIDRS.name:
+        return ("spec", "clusters")
+    if not rules:
+        return ("spec", "policies")
+    if usage.map == layout.COUNTERS.name:
+        worst = max(rules, key=lambda r: r.id)
+    else:
+        worst = max(rules, key=lambda r: (rule_entries(r) * len(r.src) * len(r.dst), -r.id))
+    return ("spec", "policies", worst.id - 1)
+
+
+CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (check_budget,)
