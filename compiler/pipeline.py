@@ -7,13 +7,16 @@ Nothing here reads the clock, the environment or the working directory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostics, FleetError
 from compiler.load import Document, load
 from compiler.model import Fleet, parse
-from compiler.render.output import File
-from compiler.resolve import ResolvedFleet, resolve
 from compiler.validate import secrets, validate
+
+if TYPE_CHECKING:  # render and resolve are imported only by commands that use them
+    from compiler.render.output import File
+    from compiler.resolve import ResolvedFleet
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ def compile_fleet(data: bytes, name: str, diags: Diagnostics) -> Compiled | None
     checked = check(data, name, diags)
     if checked is None or diags.has_errors:
         return None
+    from compiler.resolve import resolve
+
     resolved = resolve(checked.doc, checked.fleet, diags)
     if diags.has_errors:
         return None
