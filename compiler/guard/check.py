@@ -12,7 +12,6 @@ from collections.abc import Callable
 from compiler.diagnostics import Diagnostics
 from compiler.guard import layout
 from compiler.guard.budget import MapUsage, fleet_budget, rule_entries
-from compiler.guard.fleet import from_fleet
 from compiler.guard.model import GuardRule
 from compiler.load import Document
 from compiler.model import Fleet
@@ -28,6 +27,10 @@ HINTS = {
 def check_budget(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     if not fleet.spec.guard.enabled:
         return
+    # Imported here: compiler.guard.fleet uses compiler.validate.selectors, and validate
+    # imports this module, so a module-level import would be circular.
+    from compiler.guard.fleet import from_fleet
+
     clusters, rules = from_fleet(fleet)
     for usage in fleet_budget(clusters, rules):
         if not usage.near_limit:

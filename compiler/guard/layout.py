@@ -105,7 +105,7 @@ class Struct:
         return values
 
 
-U32 = Struct("__u32", (Field("value", 4),))
+U32 = Struct("__u32", (Field("index", 4),))
 
 CIDR_KEY = Struct(
     "guard_cidr_key",

@@ -66,7 +66,7 @@ def shared_entries(clusters: Sequence[GuardCluster], mode: str) -> tuple[SeedEnt
         entries.append(
             _entry(
                 layout.DEFAULTS,
-                {"value": cluster.id},
+                {"index": cluster.id},
                 {"rule_id": layout.RULE_DEFAULT, "action": layout.ACTION_PASS},
                 f"default for traffic to {cluster.name}: pass (Cilium decides)",
             )
@@ -141,7 +141,7 @@ def _policy_entries(rule: GuardRule, src: int, dst: int, names: dict[int, str]) 
 
 def _config(mode: str) -> SeedEntry:
     return _entry(
-        layout.CONFIG_MAP, {"value": 0}, {"mode": layout.MODES[mode]}, f"spec.guard.mode: {mode}"
+        layout.CONFIG_MAP, {"index": 0}, {"mode": layout.MODES[mode]}, f"spec.guard.mode: {mode}"
     )
 
 
