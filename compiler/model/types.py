@@ -172,18 +172,38 @@ def _label_value(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_dns1123), Field(pattern=DNS1123_LABEL, max_length=63)]
+# The validators check everything and give the hints; the schema keywords are for editors and
+# other tools only. (Constraints written as Field(pattern=...) after a validator would be
+# checked a second time in Python and left out of the JSON Schema.)
+Name = Annotated[
+    str,
+    AfterValidator(_dns1123),
+    Field(json_schema_extra={"pattern": DNS1123_LABEL, "maxLength": 63}),
+]
 ClusterName = Annotated[
-    str, AfterValidator(_cluster_name), Field(pattern=CLUSTER_NAME, max_length=32)
+    str,
+    AfterValidator(_cluster_name),
+    Field(
+        json_schema_extra={"pattern": CLUSTER_NAME, "maxLength": 32, "not": {"const": "default"}}
+    ),
 ]
 CIDR = Annotated[str, AfterValidator(_cidr), Field(description="a CIDR in canonical form")]
 IP = Annotated[str, AfterValidator(_ip)]
 PortSpec = Annotated[
-    str, AfterValidator(_port_spec), Field(pattern=PORT_SPEC, examples=["443/TCP", "53/UDP"])
+    str,
+    AfterValidator(_port_spec),
+    Field(examples=["443/TCP", "53/UDP"], json_schema_extra={"pattern": PORT_SPEC}),
 ]
 LabelKey = Annotated[str, AfterValidator(_label_key)]
-LabelValue = Annotated[str, AfterValidator(_label_value)]
-Labels = dict[LabelKey, LabelValue]
+LabelValue = Annotated[
+    str,
+    AfterValidator(_label_value),
+    Field(json_schema_extra={"pattern": LABEL_VALUE, "maxLength": 63}),
+]
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(json_schema_extra={"propertyNames": {"pattern": LABEL_KEY, "maxLength": 317}}),
+]
 Version = Annotated[str, Field(pattern=VERSION, examples=["1.19"])]
 Protocol = Literal["TCP", "UDP", "SCTP"]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
