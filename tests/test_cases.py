@@ -89,6 +89,7 @@ def test_case(case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     code, out, err = run_validate(fleet_bytes(sections), tmp_path, capsys)
     assert "Traceback" not in err and "internal error" not in err, err
     assert out == "", "text diagnostics go to stderr; nothing else is printed"
+    assert [p.name for p in tmp_path.iterdir()] == ["fleet.yaml"], "validate writes nothing"
     if UPDATE:
         start = text.index("-- expected --\n") + len("-- expected --\n")
         case.write_text(text[:start] + err, encoding="utf-8")
