@@ -19,6 +19,7 @@ CLUSTERS: Path = ("spec", "clusters")
 OLDEST_SUPPORTED = (1, 16)
 # Cilium 1.19 made a peer selector without io.cilium.k8s.policy.cluster mean "this cluster".
 LOCAL_ONLY_SELECTORS = (1, 19)
+# Cilium 1.17 release notes: "Multi-Cluster Service API" (clustermesh.mcsapi.enabled).
 MCS_API_SINCE = (1, 17)
 NODEPORT_RANGE = (30000, 32767)
 
