@@ -86,6 +86,7 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
             f" in {format_path(parent)}" if parent else ""
         )
         code = "model-missing"
+        hint = hint or _misspelled_sibling(doc, parent, str(loc[-1]))
     elif kind == "extra_forbidden":
         position = doc.key_position(loc)
         message = f"unknown field {loc[-1]!r}"
@@ -123,6 +124,8 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
             bound = ctx.get(_BOUNDS[kind][0])
             message = f"{_describe(value)} is {_BOUNDS[kind][1]} {bound}"
             code = "model-out-of-range"
+        elif kind == "string_pattern_mismatch" and isinstance(value, str):
+            message, hint = _pattern_message(str(loc[-1]), value, str(ctx.get("pattern", "")))
         elif kind in _LENGTHS:
             bound = ctx.get(_LENGTHS[kind][0])
             message = f"needs {_LENGTHS[kind][1]} {bound} item(s), got {len(value or ())}"
@@ -132,6 +135,48 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
         if where and not message.startswith(where):
             message = f"{where}: {message}"
     diags.error(code, message, position, hint=hint or None, path=where or None)
+
+
+def _pattern_message(field: str, value: str, pattern: str) -> tuple[str, str | None]:
+    """Say what a pattern means for the fields that have one, with a corrected value."""
+    if field in ("version", "ciliumVersion"):
+        match = re.match(r"^v?(1\.[0-9]{1,2})(\.[0-9]+)?$", value)
+        fixed = f'write "{match.group(1)}"' if match else 'a minor version such as "1.19"'
+        return f'{value!r} is not a Cilium minor version such as "1.19"', fixed
+    if field == "service":
+        return (
+            f"{value!r} is not a service reference: write namespace/name",
+            f"write <namespace>/{value}" if "/" not in value else None,
+        )
+    if field in ("address", "domain"):
+        fixed = re.sub(r"[^a-z0-9.-]+", "-", value.lower()).strip("-.")
+        return (
+            f"{value!r} is not a DNS name (lower-case letters, digits, '-' and '.')",
+            f"try {fixed!r}" if fixed and fixed != value else None,
+        )
+    if field == "interval":
+        return f"{value!r} is not a duration such as 10m, 1h or 30s", None
+    if field == "path":
+        return f"{value!r} is not a relative path starting with ./", f"write ./{value.lstrip('./')}"
+    return f"{value!r} does not match {pattern}", None
+
+
+def _misspelled_sibling(doc: Document, parent: tuple[Any, ...], field: str) -> str | None:
+    """For a missing field: a key beside it that looks like a misspelling of it."""
+    from compiler.validate.names import did_you_mean
+
+    node: Any = doc.data
+    for item in parent:
+        node = node[item] if isinstance(node, dict | list) else None
+    if not isinstance(node, dict):
+        return None
+    keys = [k for k in node if isinstance(k, str) and k != field]
+    close = did_you_mean(field, keys, cutoff=0.8)
+    if close is None:
+        return None
+    found = close.removeprefix("did you mean ").removesuffix("?")
+    line = doc.key_position((*parent, found.strip("'"))).line
+    return f"{found} on line {line} looks like a misspelling of it"
 
 
 def _source_token(doc: Document, line: int, column: int) -> str:
