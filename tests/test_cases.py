@@ -130,3 +130,10 @@ def test_output_is_byte_identical_across_runs(
     data = fleet_bytes(parse_txtar(case.read_text("utf-8"))[1])
     runs = {run_validate(data, tmp_path, capsys) for _ in range(3)}
     assert len(runs) == 1
+
+
+def test_every_code_is_documented() -> None:
+    documented = set(
+        re.findall(r"`([a-z0-9-]+)`", (COMPILER.parent / "docs" / "diagnostics.md").read_text())
+    )
+    assert sorted(_codes_in_source() - documented) == []
