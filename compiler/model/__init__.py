@@ -55,26 +55,37 @@ def parse(doc: Document, diags: Diagnostics) -> Fleet | None:
         return None
 
 
-def _data_path(doc: Document, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
-    """Drop pydantic's union tags from `loc`; report whether the last item exists in the data."""
+_UNION_TAGS = ("names", "selector")  # the tags of the cluster selector union in fleet.py
+
+
+def _data_path(
+    doc: Document, loc: tuple[Any, ...], kind: str
+) -> tuple[tuple[Any, ...], bool, bool]:
+    """Drop pydantic's union tags from `loc`.
+
+    Returns the data path, whether its last item exists in the data (a missing field does
+    not), and whether a cluster-selector union tag was dropped.
+    """
     node: Any = doc.data
     path: list[Any] = []
+    tagged = False
     for i, item in enumerate(loc):
         if (isinstance(node, dict) and item in node) or (
             isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node)
         ):
             node = node[item]
             path.append(item)
-        elif i == len(loc) - 1:
+        elif i == len(loc) - 1 and kind == "missing":
             path.append(item)
-            return tuple(path), False
-        # anything else is a union tag or validator name: skip it
-    return tuple(path), True
+            return tuple(path), False, tagged
+        else:  # a union tag or validator name
+            tagged = tagged or item in _UNION_TAGS
+    return tuple(path), True, tagged
 
 
 def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
     kind: str = error["type"]
-    loc, exists = _data_path(doc, tuple(error["loc"]))
+    loc, exists, tagged = _data_path(doc, tuple(error["loc"]), kind)
     value = error.get("input")
     ctx = error.get("ctx") or {}
     hint: str | None = ctx.get("hint") or None
@@ -98,43 +109,77 @@ def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
         container = isinstance(value, dict | list) and kind not in _TYPE_NAMES
         container = container and kind not in _LENGTHS
         position = doc.position(loc) if exists and not container else doc.key_position(loc)
-        message = str(error["msg"])
-        code = "model-" + kind.replace("_", "-")
-        if kind in _TYPE_NAMES:
-            shown = _describe(value)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                # the number as written: 1.20, not the float 1.2
-                shown = _source_token(doc, position.line, position.column) or shown
-            message = f"expected {_TYPE_NAMES[kind]}, got {shown}"
-            if kind == "string_type" and isinstance(value, int | float | bool):
-                token = _source_token(doc, position.line, position.column)
-                if len(loc) >= 2 and loc[-2] == "ports":
-                    hint = hint or f"write {token}/TCP (or /UDP, /SCTP)"
-                else:
-                    hint = hint or f'quote it: "{token}"'
-        elif kind == "literal_error":
-            message = f"{_describe(value)} is not one of {ctx.get('expected')}"
-            code = "model-enum"
-            if isinstance(value, str):
-                from compiler.validate.names import did_you_mean
-
-                expected = str(ctx.get("expected", ""))
-                hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) or hint
-        elif kind in _BOUNDS:
-            bound = ctx.get(_BOUNDS[kind][0])
-            message = f"{_describe(value)} is {_BOUNDS[kind][1]} {bound}"
-            code = "model-out-of-range"
-        elif kind == "string_pattern_mismatch" and isinstance(value, str):
-            message, hint = _pattern_message(str(loc[-1]), value, str(ctx.get("pattern", "")))
-        elif kind in _LENGTHS:
-            bound = ctx.get(_LENGTHS[kind][0])
-            message = f"needs {_LENGTHS[kind][1]} {bound} item(s), got {len(value or ())}"
-            code = "model-length"
-        elif kind.startswith("value_error"):
-            message = message.removeprefix("Value error, ")
+        token = _source_token(doc, position.line, position.column)
+        code, message, hint = _value_error(kind, loc, value, ctx, token, tagged, hint)
+        message = message or str(error["msg"])
+        message = message.removeprefix("Value error, ")
         if where and not message.startswith(where):
             message = f"{where}: {message}"
     diags.error(code, message, position, hint=hint or None, path=where or None)
+
+
+def _value_error(
+    kind: str,
+    loc: tuple[Any, ...],
+    value: Any,
+    ctx: dict[str, Any],
+    token: str,
+    tagged: bool,
+    hint: str | None,
+) -> tuple[str, str, str | None]:
+    """(code, message, hint) for an error about a value that is there but wrong."""
+    if kind in _TYPE_NAMES:
+        return ("model-type", *_type_error(kind, loc, value, token, tagged, hint))
+    if kind == "literal_error":
+        message = f"{_describe(value)} is not one of {ctx.get('expected')}"
+        if isinstance(value, str):
+            from compiler.validate.names import did_you_mean
+
+            expected = str(ctx.get("expected", ""))
+            hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) or hint
+        return "model-enum", message, hint
+    if kind in _BOUNDS:
+        bound = ctx.get(_BOUNDS[kind][0])
+        return "model-out-of-range", f"{_describe(value)} is {_BOUNDS[kind][1]} {bound}", hint
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        return ("model-pattern", *_pattern_message(str(loc[-1]), value, str(ctx.get("pattern"))))
+    if kind in _LENGTHS:
+        bound = ctx.get(_LENGTHS[kind][0])
+        message = f"needs {_LENGTHS[kind][1]} {bound} item(s), got {len(value or ())}"
+        return "model-length", message, hint
+    if kind in ("string_too_short", "string_too_long"):
+        if kind == "string_too_short":
+            return "model-length", "must not be empty", hint
+        return "model-length", f"is longer than {ctx.get('max_length')} characters", hint
+    return "model-" + kind.replace("_", "-"), "", hint
+
+
+def _type_error(
+    kind: str, loc: tuple[Any, ...], value: Any, token: str, tagged: bool, hint: str | None
+) -> tuple[str, str | None]:
+    shown = _describe(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        shown = token or shown  # the number as written: 1.20, not the float 1.2
+    expected = _TYPE_NAMES[kind]
+    if tagged:
+        expected = "a list of cluster names or a label selector"
+        if isinstance(value, str):
+            hint = hint or f"write [{value}]"
+    elif kind == "list_type" and not isinstance(value, dict | list):
+        hint = hint or f"write [{token or shown}]"
+    elif kind == "string_type" and isinstance(value, int | float | bool):
+        if len(loc) >= 2 and loc[-2] == "ports":
+            hint = hint or f"write {token}/TCP (or /UDP, /SCTP)"
+        else:
+            hint = hint or f'quote it: "{token}"'
+    elif kind == "int_type" and isinstance(value, float) and value.is_integer():
+        hint = hint or f"write {int(value)}"
+    elif kind in ("int_type", "float_type") and isinstance(value, str):
+        if re.fullmatch(r"[-+]?[0-9]+(\.[0-9]*)?", value):
+            hint = hint or f"write {value} without quotes"
+    elif kind == "bool_type" and isinstance(value, str):
+        hint = hint or "write true or false"
+    return f"expected {expected}, got {shown}", hint
 
 
 def _pattern_message(field: str, value: str, pattern: str) -> tuple[str, str | None]:
