@@ -30,7 +30,13 @@ _LABEL_VALUE = re.compile(LABEL_VALUE)
 
 
 def _dns1123(value: str) -> str:
-    if len(value) > 63 or not _DNS1123.match(value):
+    if len(value) > 63 and _DNS1123.match(value):
+        raise PydanticCustomError(
+            "dns1123",
+            "{value} is {length} characters long; a DNS-1123 label has at most 63",
+            {"value": repr(value), "length": len(value)},
+        )
+    if not _DNS1123.match(value):
         raise PydanticCustomError(
             "dns1123",
             "{value} is not a DNS-1123 label (lower-case letters, digits and '-',"
@@ -50,7 +56,13 @@ def _cluster_name(value: str) -> str:
         raise PydanticCustomError(
             "cluster_name", "'default' is reserved by Cilium and cannot name a cluster", {}
         )
-    if len(value) > 32 or not _CLUSTER.match(value):
+    if len(value) > 32 and _CLUSTER.match(value):
+        raise PydanticCustomError(
+            "cluster_name",
+            "{value} is {length} characters long; a cluster name has at most 32",
+            {"value": repr(value), "length": len(value)},
+        )
+    if not _CLUSTER.match(value):
         raise PydanticCustomError(
             "cluster_name",
             "{value} is not a valid cluster name (at most 32 lower-case letters, digits"

@@ -49,7 +49,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
                 doc.position((*here, "id")),
                 path=format_path((*here, "id")),
                 related=[first_here(doc, (*CLUSTERS, ids[cluster.id], "id"))],
-                hint=f"pick an unused id in 1..{limit}",
+                hint=_free_id_hint(fleet, limit),
             )
         else:
             ids[cluster.id] = i
@@ -70,6 +70,14 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
             doc.key_position(CLUSTERS),
             path=format_path(CLUSTERS),
         )
+
+
+def _free_id_hint(fleet: Fleet, limit: int) -> str:
+    used = {c.id for c in fleet.spec.clusters}
+    free = next((i for i in range(1, limit + 1) if i not in used), None)
+    if free is None:
+        return f"every id in 1..{limit} is taken"
+    return f"the lowest unused id is {free}"
 
 
 @dataclass(frozen=True)
