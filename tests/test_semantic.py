@@ -223,3 +223,17 @@ def test_example_fleets_have_no_semantic_findings(
     err = capsys.readouterr().err
     assert code == 0, err
     assert not MY_CODES.search(err), err
+
+
+@pytest.mark.parametrize(
+    ("written", "column"),
+    [("a/b@gama", 11), ('"a/b@gama"', 12), ("'a/b@gama'", 12), ('"a/\\x62@gama"', 7)],
+)
+def test_positions_inside_a_scalar(written: str, column: int) -> None:
+    from compiler.load import load
+    from compiler.validate.positions import inside
+
+    doc = load(f"x:\n  to: {written}\n".encode(), "f.yaml")
+    # the cluster name starts 4 characters into the value; escapes before it defeat the
+    # arithmetic, and then the scalar's own position is the answer
+    assert inside(doc, ("x", "to"), doc.data["x"]["to"], 4).column == column
