@@ -275,3 +275,30 @@ def test_check_reports_an_interrupted_write_without_recovering(tmp_path: Path) -
     assert drift.pending and not drift.clean
     assert snapshot(out) == before  # --check wrote nothing, not even the recovery
     assert recovered(out) == NEW
+
+
+def test_concurrent_real_renders_leave_one_whole_tree(tmp_path: Path) -> None:
+    require_renderers()
+    from tests.conftest import FLEETS
+
+    trees = []
+    for name in ("minimal", "contoso"):
+        (tmp_path / f"{name}.yaml").write_bytes((FLEETS / name / "fleet.yaml").read_bytes())
+        assert (
+            fleetc("render", f"{name}.yaml", "--out", f"alone-{name}", cwd=tmp_path).returncode == 0
+        )
+        trees.append(snapshot(tmp_path / f"alone-{name}"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "compiler", "render", f"{name}.yaml", "--out", "shared"],
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("minimal", "contoso") * 3
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert snapshot(tmp_path / "shared") in trees
+    assert_no_litter(tmp_path / "shared")
