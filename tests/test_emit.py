@@ -247,3 +247,24 @@ def test_any_sequence_of_renders_leaves_exactly_the_last_tree(
         }
         assert directories(out) == expected_dirs
     assert not any(name.startswith("staging-") for name in os.listdir(out / ".fleetc"))
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        {"staging": "../../victim", "write": [], "delete": []},
+        {"staging": "staging-1", "write": [["../../../victim.txt", "a.yaml"]], "delete": []},
+        {"staging": "staging-1", "write": [], "delete": ["../victim.txt"]},
+        {"staging": "staging-1"},
+    ],
+)
+def test_hostile_journal_is_refused(tmp_path: Path, journal: dict[str, object]) -> None:
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    victim.write_text("precious")
+    write(out, tree_of({"a.yaml": "1\n"}))
+    (out / ".fleetc/staging-1").mkdir()
+    (out / ".fleetc/journal.json").write_text(json.dumps(journal))
+    with pytest.raises(OutputError), locked(out, create=False):
+        pass
+    assert victim.read_text() == "precious"
+    assert (out / "a.yaml").exists()

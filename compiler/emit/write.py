@@ -118,6 +118,10 @@ class Output(SafeDir):
                 deletes = [str(p) for p in journal["delete"]]
             except (ValueError, KeyError, TypeError):
                 raise OutputError(f"{self.root / JOURNAL} is corrupt") from None
+            # the journal is data in DIR like any other: names in it must not climb out
+            bad_staging = not staging.startswith(STAGING) or "/" in staging or ".." in staging
+            if bad_staging or not all(index.isdigit() for index, _ in writes):
+                raise OutputError(f"{self.root / JOURNAL} is not a fleetc journal; remove it")
             for _, path in writes:
                 check_path(path)
             for path in deletes:
@@ -158,7 +162,6 @@ class Output(SafeDir):
                 raise OutputError(
                     f"{self.root / path} is a directory; cannot write a file there"
                 ) from None
-            touched.add(parent)
             self._step()
         self._sync()
         if staging_fd is not None:
@@ -283,6 +286,8 @@ def locked(
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except NotADirectoryError:
         raise OutputError(f"{root} exists and is not a directory") from None
+    except FileNotFoundError:
+        raise OutputError(f"{root} does not exist") from None
     deadline = time.monotonic() + timeout
     waiting = False
     while True:
