@@ -268,3 +268,33 @@ def test_hostile_journal_is_refused(tmp_path: Path, journal: dict[str, object]) 
         pass
     assert victim.read_text() == "precious"
     assert (out / "a.yaml").exists()
+
+
+FEW_FDS = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_NOFILE, (400, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from compiler.emit.serialize import build_tree
+from compiler.emit.write import locked
+from compiler.render.output import File
+for count in (600, 300):
+    files = [File(f"clusters/c{i}/sub/x.yaml", f"{i}\\n") for i in range(count)]
+    tree = build_tree(files, "d", "fleet.yaml", b"", "1")
+    with locked(Path(sys.argv[1]), create=True) as out:
+        out.apply(out.plan(tree), tree)
+"""
+
+
+def test_thousands_of_directories_under_a_low_open_file_limit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FEW_FDS, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(os.listdir(tmp_path / "out" / "clusters")) == 300

@@ -24,6 +24,10 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
+_MAX_OPEN = 256
+"""Directory descriptors kept open at once; a fleet has thousands of directories and the
+default limit on open files is often 1024 (256 on macOS)."""
+
 _syncfs: Any = None  # libc's syncfs, looked up on first use (False: not available)
 
 
@@ -36,6 +40,13 @@ def check_path(path: str) -> None:
     parts = path.split("/")
     if not path or "\0" in path or "\\" in path or any(part in ("", ".", "..") for part in parts):
         raise OutputError(f"refusing unsafe output path {path!r}")
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """`os.write` until every byte is written (a write may be short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class SafeDir:
@@ -78,8 +89,17 @@ class SafeDir:
                     "fleetc does not follow symlinks inside its output"
                 ) from None
             raise
+        if len(self._fds) >= _MAX_OPEN:
+            self._flush_fds()
         self._fds[rel] = fd
         return fd
+
+    def _flush_fds(self) -> None:
+        """Close cached descriptors (not the root's nor fleetc's own): stay under ulimit -n."""
+        for rel in [
+            r for r in self._fds if r and r != META_DIR and not r.startswith(META_DIR + "/")
+        ]:
+            os.close(self._fds.pop(rel))
 
     def _sync(self) -> None:
         """Flush DIR's filesystem: staged data before the journal, renames before its removal."""
@@ -147,7 +167,7 @@ class SafeDir:
         tmp = f"{name}.{secrets.token_hex(4)}.tmp"
         fd = os.open(tmp, NEW_FLAGS, 0o644, dir_fd=parent_fd)
         try:
-            os.write(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

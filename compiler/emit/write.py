@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, check_path
+from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, check_path, write_all
 from compiler.emit.serialize import MANIFEST, META_DIR, sha256
 
 __all__ = ["Drift", "Output", "OutputError", "Plan", "check_path", "locked"]
@@ -198,7 +198,7 @@ class Output(SafeDir):
         for index, path in enumerate(plan.write):
             fd = os.open(str(index), NEW_FLAGS, 0o644, dir_fd=staging_fd)
             try:
-                os.write(fd, tree[path])
+                write_all(fd, tree[path])
             finally:
                 os.close(fd)
             self._step()
