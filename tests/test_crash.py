@@ -302,3 +302,24 @@ def test_concurrent_real_renders_leave_one_whole_tree(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     assert snapshot(tmp_path / "shared") in trees
     assert_no_litter(tmp_path / "shared")
+
+
+def test_fleet_errors_leave_even_an_interrupted_write_alone(tmp_path: Path) -> None:
+    require_renderers()
+    from tests.conftest import FLEETS
+
+    out = tmp_path / "rendered"
+    run_writer(out, OLD, tmp_path)
+    steps = int(run_writer(out, NEW, tmp_path).stdout)
+    run_writer(out, OLD, tmp_path)
+    assert run_writer(out, NEW, tmp_path, steps - 3).returncode == 137
+    before = snapshot(out)
+    assert (out / ".fleetc" / "journal.json").exists()
+    text = (FLEETS / "minimal" / "fleet.yaml").read_text()
+    (tmp_path / "fleet.yaml").write_text(text.replace("id: 2", "id: 1"))
+    assert fleetc("render", cwd=tmp_path).returncode == 1
+    assert snapshot(out) == before
+    (tmp_path / "fleet.yaml").write_text(text)
+    assert fleetc("render", cwd=tmp_path).returncode == 0
+    assert fleetc("render", "--check", cwd=tmp_path).returncode == 0
+    assert_no_litter(out)

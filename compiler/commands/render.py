@@ -86,7 +86,8 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
     key = render_key(label, data)
     try:
         if out.is_dir():
-            with locked(out, create=False, recover=not args.check) as output:
+            # Recovery waits until the fleet compiled: with errors, nothing at all is written.
+            with locked(out, create=False, recover=False) as output:
                 return _render_locked(output, data, label, key, args, then)
         if out.exists() or out.is_symlink():
             raise UsageError(f"{out} exists and is not a directory")
@@ -112,8 +113,10 @@ def _render_locked(
     tree: dict[str, bytes] | None = None,
 ) -> int:
     if tree is None and output.up_to_date(key):
-        if not args.check:
-            _status(f"{output.root} is up to date")
+        if args.check:
+            return EXIT_OK
+        output.recover()  # no journal (up_to_date checked), but maybe debris to sweep
+        _status(f"{output.root} is up to date")
         return then(output, Rendered(output.root, label, 0, 0)) if then else EXIT_OK
     if tree is None:
         tree = compile_tree(data, label, args.output)
@@ -125,6 +128,7 @@ def _render_locked(
             return EXIT_OK
         _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output)
         return EXIT_FINDINGS
+    output.recover()
     plan = output.plan(tree)
     output.apply(plan, tree)
     output.remember(key)
