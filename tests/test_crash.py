@@ -247,7 +247,7 @@ def test_crash_hook_in_real_render(tmp_path: Path) -> None:
     assert fleetc("render", "--out", "new", cwd=tmp_path).returncode == 0
     new = snapshot(tmp_path / "new")
     crashed = 0
-    for crash_at in (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233):
+    for crash_at in (1, 3, 8, 21, 55, 144, 377):
         fleet.write_bytes((FLEETS / "minimal" / "fleet.yaml").read_bytes())
         assert fleetc("render", cwd=tmp_path).returncode == 0
         fleet.write_bytes((FLEETS / "contoso" / "fleet.yaml").read_bytes())
@@ -260,7 +260,7 @@ def test_crash_hook_in_real_render(tmp_path: Path) -> None:
         assert_no_litter(out)
         assert fleetc("render", cwd=tmp_path).returncode == 0  # the next run just works
         assert snapshot(out) == new
-    assert crashed >= 5
+    assert crashed >= 4
 
 
 def test_check_reports_an_interrupted_write_without_recovering(tmp_path: Path) -> None:
