@@ -18,7 +18,7 @@ from compiler.emit.write import Output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    render_command.add_arguments(parser)
+    render_command.add_arguments(parser, check=False)
     parser.add_argument("-m", "--message", help="commit message (default: names fleet and digest)")
 
 
@@ -51,8 +51,6 @@ def _require_repository(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.check:
-        raise UsageError("commit does not take --check (use fleetc render --check)")
     _require_repository(Path(args.out))
 
     def after(output: Output, _: render_command.Rendered) -> int:

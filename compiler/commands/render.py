@@ -30,14 +30,17 @@ from compiler.diagnostics import Diagnostics
 from compiler.emit.write import Output, OutputError, locked
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> None:
     add_fleet_argument(parser)
     parser.add_argument(
         "--out", default="rendered", metavar="DIR", help="output directory (default: rendered/)"
     )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 when DIR is not current"
-    )
+    if check:
+        parser.add_argument(
+            "--check", action="store_true", help="write nothing; exit 1 when DIR is not current"
+        )
+    else:
+        parser.set_defaults(check=False)
     add_output_argument(parser)
 
 
