@@ -233,3 +233,12 @@ def test_sigkill_commit_at_random_moments(repo: Path) -> None:
         assert git(repo, "status", "--porcelain") == ""
         assert fleetc("render", "--out", "rendered", "--check", cwd=repo).returncode == 0
         assert git(repo, "fsck", "--no-progress").strip() == ""
+
+
+def test_directory_names_are_literal_pathspecs(repo: Path) -> None:
+    put(repo / "out [x]*", {"a.yaml": "1\n"})
+    put(repo / "out x", {"b.yaml": "2\n"})  # would match the glob `out [x]*`
+    done = commit(repo / "out [x]*", "literal")
+    assert done.commit is not None
+    files = git(repo, "show", "--name-only", "--format=", "HEAD").split("\n")
+    assert "out [x]*/a.yaml" in files and not any(f.startswith("out x/") for f in files)
