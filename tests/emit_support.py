@@ -42,8 +42,8 @@ def fleetc(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess (the way CI and pre-commit run it)."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("FLEETC_TEST_CRASH_AT", None) if env is None else None
+    inherited = {k: v for k, v in os.environ.items() if k != "FLEETC_TEST_CRASH_AT"}
+    full_env = {**inherited, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "compiler", *args],
         cwd=cwd,
