@@ -11,11 +11,13 @@ from collections.abc import Callable
 from compiler.diagnostics import Diagnostics
 from compiler.load import Document
 from compiler.model import Fleet
-from compiler.validate import expectations, guardrails, semantic
+from compiler.validate import budget, expectations, guardrails, semantic
 
 Check = Callable[[Document, Fleet, Diagnostics], None]
 
-CHECKS: tuple[Check, ...] = semantic.CHECKS + guardrails.CHECKS + expectations.CHECKS
+CHECKS: tuple[Check, ...] = (
+    semantic.CHECKS + guardrails.CHECKS + budget.CHECKS + expectations.CHECKS
+)
 
 
 def validate(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
