@@ -3,19 +3,23 @@
  * The fleet guard: a tc classifier that enforces (or, in audit mode, only counts) the fleet's
  * cluster-level denies. From a packet's addresses it finds the source and destination
  * cluster (guard_cidrs), looks up (source, destination, protocol, destination port) in
- * guard_policy, where the longest prefix wins (one port, then a port block, then every port,
- * then every protocol), and falls back to the destination cluster's default (guard_defaults).
+ * guard_policy, where the longest prefix wins (one port, then a port block, then every
+ * packet between the two clusters), and falls back to the destination cluster's default
+ * (guard_defaults).
+ *
+ * A deny forbids opening a flow, as Cilium's stateful policies do; replies to flows opened
+ * the other way, which Cilium allows through its connection tracking, must pass. So only
+ * packets that may open a flow are judged (see parse_l4): a TCP SYN without ACK, an ICMP
+ * echo request, and UDP, SCTP and other protocols, whose replies the guard recognises by
+ * remembering, in guard_flows (LRU), the flows it let through on this node.
  *
  * A packet that passes returns TC_ACT_UNSPEC, not TC_ACT_OK: with tcx that is TCX_NEXT and
  * with legacy cls_bpf it continues to the next filter, so Cilium's own programs attached
  * after the guard still see every packet. Only enforce mode ever returns TC_ACT_SHOT.
  *
- * Parsing limits (each is sound: it can only make the guard pass more, never drop an
- * allowed flow, and a deny without ports still matches because it ignores the port):
- * - VLAN tags and anything other than IPv4/IPv6 pass.
- * - The destination port is unknown (looked up as port 0, which no port range contains) for
- *   non-first fragments, protocols without ports (ICMP), truncated L4 headers, and IPv6
- *   packets with more than GUARD_MAX_EXTHDRS extension headers before the L4 header.
+ * Parsing limits, each sound (the guard can only pass more, never drop an allowed flow):
+ * VLAN-tagged and non-IP frames pass; later fragments, truncated L4 headers and IPv6 packets
+ * with more than GUARD_MAX_EXTHDRS extension headers are not judged.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -23,6 +27,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+#include <linux/tcp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -35,6 +40,8 @@
 #define GUARD_MAX_EXTHDRS 4
 #define IP_OFFSET_MASK 0x1fff
 #define IP6_OFFSET_MASK 0xfff8
+#define ICMP_ECHO_REQUEST 8 /* linux/icmp.h pulls in libc headers */
+#define ICMPV6_ECHO_REQUEST 128
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -73,6 +80,13 @@ struct {
 	__type(value, struct guard_config);
 } guard_config SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GUARD_FLOW_ENTRIES);
+	__type(key, struct guard_flow_key);
+	__type(value, struct guard_flow_value);
+} guard_flows SEC(".maps");
+
 /* The fields of an IPv6 fragment header the guard reads. */
 struct guard_frag_hdr {
 	__u8 nexthdr;
@@ -81,52 +95,83 @@ struct guard_frag_hdr {
 	__be32 identification;
 };
 
-/* dport of a TCP, UDP or SCTP header at l4 (all three start with source, destination port);
- * 0 when the header is truncated or the protocol has no ports. */
-static __always_inline __be16 l4_dport(void *l4, void *end, __u8 proto)
-{
-	__be16 *ports = l4;
+/* What parsing found. `judged`: the packet opens a flow (or may), so policy applies to it. */
+struct guard_packet {
+	struct guard_cidr_key src;
+	struct guard_cidr_key dst;
+	__u8 proto;
+	__u8 judged;
+	__be16 sport;
+	__be16 dport;
+};
 
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP)
-		return 0;
-	if ((void *)(ports + 2) > end)
-		return 0;
-	return ports[1];
+/* Reads the L4 header at l4 and decides whether the packet is judged:
+ * - TCP: only a SYN without ACK (a connection attempt); every other segment belongs to a
+ *   connection that was allowed to open, or to one opened before the guard was loaded;
+ * - UDP, SCTP: every packet, ports read (a reply is recognised through guard_flows);
+ * - ICMP/ICMPv6: only echo requests (errors and replies relate to other traffic);
+ * - any other protocol: every packet, without ports;
+ * - a truncated TCP/UDP/SCTP header (or an ICMP one without its type): not judged. */
+static __always_inline void parse_l4(struct guard_packet *pkt, void *l4, void *end)
+{
+	__u8 proto = pkt->proto;
+
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > end)
+			return;
+		pkt->judged = tcp->syn && !tcp->ack;
+	} else if (proto == IPPROTO_UDP || proto == IPPROTO_SCTP) {
+		__be16 *ports = l4;
+
+		if ((void *)(ports + 2) > end)
+			return;
+		pkt->judged = 1;
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		__u8 *type = l4;
+
+		if ((void *)(type + 1) > end)
+			return;
+		pkt->judged = *type == (proto == IPPROTO_ICMP ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST);
+		return;
+	} else {
+		pkt->judged = 1;
+		return;
+	}
+	pkt->sport = ((__be16 *)l4)[0];
+	pkt->dport = ((__be16 *)l4)[1];
 }
 
-static __always_inline int parse_ipv4(void *l3, void *end, struct guard_cidr_key *src,
-				      struct guard_cidr_key *dst, __u8 *proto, __be16 *dport)
+static __always_inline int parse_ipv4(struct guard_packet *pkt, void *l3, void *end)
 {
 	struct iphdr *iph = l3;
 
 	if ((void *)(iph + 1) > end || iph->ihl < 5)
 		return -1;
-	src->prefixlen = dst->prefixlen = 32 + 32;
-	src->family = dst->family = GUARD_FAMILY_V4;
-	__builtin_memcpy(src->addr, &iph->saddr, 4);
-	__builtin_memcpy(dst->addr, &iph->daddr, 4);
-	*proto = iph->protocol;
-	if (iph->frag_off & bpf_htons(IP_OFFSET_MASK))
-		*dport = 0;
-	else
-		*dport = l4_dport(l3 + iph->ihl * 4, end, iph->protocol);
+	pkt->src.prefixlen = pkt->dst.prefixlen = 32 + 32;
+	pkt->src.family = pkt->dst.family = GUARD_FAMILY_V4;
+	__builtin_memcpy(pkt->src.addr, &iph->saddr, 4);
+	__builtin_memcpy(pkt->dst.addr, &iph->daddr, 4);
+	pkt->proto = iph->protocol;
+	/* A later fragment is useless without the first, which is judged: let it pass. */
+	if (!(iph->frag_off & bpf_htons(IP_OFFSET_MASK)))
+		parse_l4(pkt, l3 + iph->ihl * 4, end);
 	return 0;
 }
 
-static __always_inline int parse_ipv6(void *l3, void *end, struct guard_cidr_key *src,
-				      struct guard_cidr_key *dst, __u8 *proto, __be16 *dport)
+static __always_inline int parse_ipv6(struct guard_packet *pkt, void *l3, void *end)
 {
 	struct ipv6hdr *ip6h = l3;
 	void *l4 = ip6h + 1;
 	__u8 nexthdr;
-	int later_fragment = 0;
 
 	if (l4 > end)
 		return -1;
-	src->prefixlen = dst->prefixlen = 32 + 128;
-	src->family = dst->family = GUARD_FAMILY_V6;
-	__builtin_memcpy(src->addr, &ip6h->saddr, 16);
-	__builtin_memcpy(dst->addr, &ip6h->daddr, 16);
+	pkt->src.prefixlen = pkt->dst.prefixlen = 32 + 128;
+	pkt->src.family = pkt->dst.family = GUARD_FAMILY_V6;
+	__builtin_memcpy(pkt->src.addr, &ip6h->saddr, 16);
+	__builtin_memcpy(pkt->dst.addr, &ip6h->daddr, 16);
 	nexthdr = ip6h->nexthdr;
 
 #pragma unroll
@@ -136,24 +181,27 @@ static __always_inline int parse_ipv6(void *l3, void *end, struct guard_cidr_key
 			struct ipv6_opt_hdr *opt = l4;
 
 			if ((void *)(opt + 1) > end)
-				break;
+				return 0;
 			nexthdr = opt->nexthdr;
 			l4 += (opt->hdrlen + 1) * 8;
 		} else if (nexthdr == IPPROTO_FRAGMENT) {
 			struct guard_frag_hdr *frag = l4;
 
 			if ((void *)(frag + 1) > end)
-				break;
-			nexthdr = frag->nexthdr;
+				return 0;
 			if (frag->frag_off & bpf_htons(IP6_OFFSET_MASK))
-				later_fragment = 1;
+				return 0; /* a later fragment: not judged, as for IPv4 */
+			nexthdr = frag->nexthdr;
 			l4 += sizeof(*frag);
 		} else {
 			break;
 		}
 	}
-	*proto = nexthdr;
-	*dport = later_fragment ? 0 : l4_dport(l4, end, nexthdr);
+	pkt->proto = nexthdr;
+	if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	    nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT)
+		return 0; /* more extension headers than walked: not judged */
+	parse_l4(pkt, l4, end);
 	return 0;
 }
 
@@ -167,45 +215,60 @@ static __always_inline void count(__u32 rule_id, __u32 len)
 	}
 }
 
+static __always_inline void flow_key(struct guard_flow_key *key, struct guard_packet *pkt,
+				     int reverse)
+{
+	key->family = pkt->src.family;
+	key->proto = pkt->proto;
+	key->sport = reverse ? pkt->dport : pkt->sport;
+	key->dport = reverse ? pkt->sport : pkt->dport;
+	__builtin_memcpy(key->saddr, reverse ? pkt->dst.addr : pkt->src.addr, 16);
+	__builtin_memcpy(key->daddr, reverse ? pkt->src.addr : pkt->dst.addr, 16);
+}
+
 SEC("tc")
 int fleet_guard(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	struct guard_cidr_key src = {}, dst = {};
+	struct guard_packet pkt = {};
 	struct guard_policy_key key = {};
+	struct guard_flow_key flow = {};
+	struct guard_flow_value seen = {};
 	struct guard_cidr_value *src_cluster, *dst_cluster;
 	struct guard_verdict *verdict;
 	struct guard_config *config;
 	__u32 index = 0;
-	__u8 proto = 0;
-	__be16 dport = 0;
 	int err;
 
 	if ((void *)(eth + 1) > end)
 		return TC_ACT_UNSPEC;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
-		err = parse_ipv4(eth + 1, end, &src, &dst, &proto, &dport);
+		err = parse_ipv4(&pkt, eth + 1, end);
 	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-		err = parse_ipv6(eth + 1, end, &src, &dst, &proto, &dport);
+		err = parse_ipv6(&pkt, eth + 1, end);
 	else
 		return TC_ACT_UNSPEC;
 	if (err)
 		return TC_ACT_UNSPEC;
 
-	src_cluster = bpf_map_lookup_elem(&guard_cidrs, &src);
+	src_cluster = bpf_map_lookup_elem(&guard_cidrs, &pkt.src);
 	if (!src_cluster || src_cluster->kind != GUARD_KIND_POD)
 		return TC_ACT_UNSPEC;
-	dst_cluster = bpf_map_lookup_elem(&guard_cidrs, &dst);
+	dst_cluster = bpf_map_lookup_elem(&guard_cidrs, &pkt.dst);
 	if (!dst_cluster || dst_cluster->kind != GUARD_KIND_POD)
 		return TC_ACT_UNSPEC;
+	if (!pkt.judged) {
+		count(GUARD_RULE_DEFAULT, skb->len);
+		return TC_ACT_UNSPEC;
+	}
 
 	key.prefixlen = 64;
 	key.src_cluster = src_cluster->cluster_id;
 	key.dst_cluster = dst_cluster->cluster_id;
-	key.proto = proto;
-	key.dport = dport;
+	key.proto = pkt.proto;
+	key.dport = pkt.dport;
 	verdict = bpf_map_lookup_elem(&guard_policy, &key);
 	if (!verdict) {
 		index = bpf_ntohs(dst_cluster->cluster_id);
@@ -213,9 +276,25 @@ int fleet_guard(struct __sk_buff *skb)
 		if (!verdict)
 			return TC_ACT_UNSPEC;
 	}
-	count(verdict->rule_id, skb->len);
-	if (verdict->action != GUARD_ACTION_DROP)
+	if (verdict->action != GUARD_ACTION_DROP) {
+		/* Remember flows the guard let through, so their replies are not judged as
+		 * flows of their own (TCP needs no memory: replies are not SYNs). */
+		if (pkt.proto != IPPROTO_TCP) {
+			flow_key(&flow, &pkt, 0);
+			seen.last_seen_ns = bpf_ktime_get_ns();
+			bpf_map_update_elem(&guard_flows, &flow, &seen, BPF_ANY);
+		}
+		count(verdict->rule_id, skb->len);
 		return TC_ACT_UNSPEC;
+	}
+	if (pkt.proto != IPPROTO_TCP) {
+		flow_key(&flow, &pkt, 1);
+		if (bpf_map_lookup_elem(&guard_flows, &flow)) {
+			count(GUARD_RULE_DEFAULT, skb->len); /* a reply to a flow let through */
+			return TC_ACT_UNSPEC;
+		}
+	}
+	count(verdict->rule_id, skb->len);
 	index = 0;
 	config = bpf_map_lookup_elem(&guard_config, &index);
 	if (config && config->mode == GUARD_MODE_ENFORCE)

@@ -20,6 +20,7 @@
 #define GUARD_CIDR_ENTRIES 16384
 #define GUARD_POLICY_ENTRIES 1048576
 #define GUARD_MAX_RULES 4096
+#define GUARD_FLOW_ENTRIES 65536
 
 #define GUARD_FAMILY_V4 4
 #define GUARD_FAMILY_V6 6
@@ -81,6 +82,23 @@ struct guard_verdict {
 struct guard_counter {
 	__u64 packets;
 	__u64 bytes;
+};
+
+/* guard_flows (LRU hash, written by the program): non-TCP flows the guard let through, as
+ * seen (source first). A judged packet whose reversed tuple is here is a reply: it passes.
+ * Ports are zero for protocols without ports. */
+struct guard_flow_key {
+	__u8 family;
+	__u8 proto;
+	__be16 sport;
+	__be16 dport;
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct guard_flow_value {
+	__u64 last_seen_ns;
 };
 
 /* guard_config (array, one entry at index 0). */

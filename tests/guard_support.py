@@ -184,14 +184,21 @@ IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6 = 1, 6, 17,
 HOPOPTS, ROUTING, FRAGMENT, DSTOPTS = 0, 43, 44, 60
 
 
-def l4_header(proto: int, dport: int, sport: int = 40000) -> bytes:
+TCP_SYN, TCP_ACK = 0x02, 0x10
+ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY = 8, 0, 128, 129
+
+
+def l4_header(
+    proto: int, dport: int, sport: int = 40000, flags: int = TCP_SYN, icmp_type: int = 8
+) -> bytes:
+    """A TCP (with `flags`), UDP or SCTP header, else an ICMP-shaped one of `icmp_type`."""
     if proto == IPPROTO_TCP:
-        return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+        return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
     if proto == IPPROTO_UDP:
         return struct.pack("!HHHH", sport, dport, 8, 0)
     if proto == IPPROTO_SCTP:
         return struct.pack("!HHII", sport, dport, 0, 0)
-    return struct.pack("!BBHI", 8, 0, 0, 0)  # ICMP echo request (and anything else)
+    return struct.pack("!BBHI", icmp_type, 0, 0, 0)
 
 
 def ethernet(ethertype: int, payload: bytes) -> bytes:

@@ -3,15 +3,18 @@
 Random fleets (1-5 clusters with v4/v6 pod ranges, host bits left in, node ranges, ranges
 claimed twice or nested) and random cluster-level denies (cluster sets, port ranges around
 a few ports, ANY, no ports) are rendered to a seed for one cluster and applied; random
-packets (v4 and v6; TCP, UDP, SCTP, ICMP; IPv4 options and later fragments; IPv6 extension
-header chains) run through the loaded program with BPF_PROG_TEST_RUN in audit and enforce
-mode. Verdict and per-rule counters must equal `cluster_verdict`. The counts are printed.
-"""
+packets (v4 and v6; TCP with SYN, ACK or SYN-ACK, UDP, SCTP, ICMP echo/reply/error, GRE;
+IPv4 options, later fragments, truncated headers, IPv6 extension header chains), some
+followed by their replies, run through the loaded program with BPF_PROG_TEST_RUN in audit
+and then enforce mode. Verdict and per-rule counters must equal `cluster_verdict`, with the
+flows the guard let through tracked alongside (`check_packet`). The counts are printed."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -20,7 +23,7 @@ from hypothesis import strategies as st
 from compiler.guard import GuardCluster, GuardRule, render_seed
 from compiler.guard.model import IPAddress, expand_protocol
 from compiler.model.types import PortRange
-from tests.guard_loaded import Guard, check_packet, loaded_guard
+from tests.guard_loaded import Flow, Guard, Probe, check_packet, loaded_guard
 from tests.guard_support import (
     DSTOPTS,
     FRAGMENT,
@@ -31,14 +34,14 @@ from tests.guard_support import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     ROUTING,
-    ipv4,
-    ipv6,
-    l4_header,
+    TCP_ACK,
+    TCP_SYN,
 )
 
 pytestmark = pytest.mark.kernel
 
 PORTED = (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP)
+OTHER = 47  # GRE: a protocol without ports
 
 
 @pytest.fixture(scope="module")
@@ -118,19 +121,17 @@ def _address(
 
 
 @st.composite
-def packets(
-    draw: st.DrawFn, clusters: Sequence[GuardCluster], rules: Sequence[GuardRule]
-) -> tuple[bytes, tuple[IPAddress, IPAddress], tuple[int, int]]:
-    """A frame, its addresses, and the (protocol, port) the guard should look up for it."""
+def probes(draw: st.DrawFn, clusters: Sequence[GuardCluster], rules: Sequence[GuardRule]) -> Probe:
+    """A packet aimed, half the time, at a rule's clusters, protocols and port edges."""
     version = draw(st.sampled_from((4, 6)))
     icmp = IPPROTO_ICMP if version == 4 else IPPROTO_ICMPV6
     edges = [
         p for r in rules for pr in r.ports or () for p in (pr.low - 1, pr.low, pr.high, pr.high + 1)
     ]
     ports = [p for p in (*edges, *INTERESTING) if 0 <= p <= 65535]
-    protocols: Sequence[int] = (*PORTED, icmp)
+    protocols: Sequence[int] = (*PORTED, icmp, icmp, OTHER)
     among: tuple[Sequence[int] | None, Sequence[int] | None] = (None, None)
-    if rules and draw(st.booleans()):  # aim at a rule: its clusters, protocols, port edges
+    if rules and draw(st.booleans()):
         rule = draw(st.sampled_from(rules))
         among = (rule.src, rule.dst)
         if rule.ports:
@@ -138,47 +139,36 @@ def packets(
             protocols = expand_protocol(target.protocol)
             edge = (target.low - 1, target.low, (target.low + target.high) // 2, target.high)
             ports = [p for p in (*edge, target.high + 1) if 0 <= p <= 65535]
-    src = _address(draw, clusters, version, among[0])
-    dst = _address(draw, clusters, version, among[1])
-    proto = draw(st.sampled_from(protocols))
-    dport = draw(st.sampled_from(ports))
-    payload = l4_header(proto, dport)
-    effective = (proto, dport if proto in PORTED else 0)
-    shape = draw(st.integers(0, 5))
-    if version == 4:
-        if shape == 1:
-            return (
-                ipv4(src.packed, dst.packed, proto, payload, options=bytes(8)),
-                (src, dst),
-                effective,
-            )
-        if shape == 2:  # a later fragment: no port to see
-            return ipv4(src.packed, dst.packed, proto, payload, frag=185), (src, dst), (proto, 0)
-        return ipv4(src.packed, dst.packed, proto, payload), (src, dst), effective
-    if shape == 0:
-        return ipv6(src.packed, dst.packed, proto, payload), (src, dst), effective
-    kinds = draw(
-        st.lists(st.sampled_from((HOPOPTS, ROUTING, DSTOPTS, FRAGMENT)), min_size=1, max_size=5)
+    probe = Probe(
+        src=_address(draw, clusters, version, among[0]),
+        dst=_address(draw, clusters, version, among[1]),
+        proto=draw(st.sampled_from(protocols)),
+        dport=draw(st.sampled_from(ports)),
+        sport=draw(st.sampled_from((40000, 53, 443, 8000))),  # few, so flows meet again
+        tcp_flags=draw(st.sampled_from((TCP_SYN, TCP_SYN, TCP_SYN, TCP_ACK, TCP_SYN | TCP_ACK))),
+        icmp_type=draw(st.sampled_from((None, None, None, 0, 3, 129))),
+        truncate=draw(st.integers(0, 9)) == 0,
     )
-    later = False
-    ext = []
-    for kind in kinds:
-        arg = draw(st.integers(0, 2))
-        later |= kind == FRAGMENT and arg > 0
-        ext.append((kind, arg))
-    frame = ipv6(src.packed, dst.packed, proto, payload, tuple(ext))
-    if len(kinds) > 4:  # more than the program walks: the fifth header is the "protocol"
-        return frame, (src, dst), (kinds[4], 0)
-    return frame, (src, dst), (proto, 0 if later else effective[1])
+    shape = draw(st.integers(0, 5))
+    if shape == 1:
+        return replace(probe, later_fragment=True)
+    if version == 4:
+        return replace(probe, options=4 * draw(st.integers(0, 10))) if shape == 2 else probe
+    if shape > 2:
+        kinds = draw(st.lists(st.sampled_from((HOPOPTS, ROUTING, DSTOPTS, FRAGMENT)), max_size=5))
+        return replace(probe, ext=tuple((kind, draw(st.integers(0, 2))) for kind in kinds))
+    return probe
 
 
-CASES = {"fleets": 0, "packets": 0, "drops": 0}
+# CI runs a bounded number; set FLEETC_GUARD_EXAMPLES for longer runs (e.g. 2000).
+EXAMPLES = int(os.environ.get("FLEETC_GUARD_EXAMPLES", "60"))
+CASES = {"fleets": 0, "packets": 0, "judged": 0, "drops": 0}
 
 
 # No shrinking: against the kernel it takes minutes, and the assertion already prints the
 # packet, the addresses and the model's verdict.
 @settings(
-    max_examples=60,
+    max_examples=EXAMPLES,
     deadline=None,
     phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -191,14 +181,24 @@ def test_guard_kernel_matches_model(guard: Guard, data: st.DataObject) -> None:
     cluster = next(c for c in clusters if c.id == local)
     batch, _ = render_seed(clusters, rules, cluster, "audit", "fleet.yaml", str(guard.maps_dir))
     guard.apply(batch)
-    drawn = data.draw(st.lists(packets(clusters, rules), min_size=20, max_size=40))
+    sequence, later = [], []
+    for probe in data.draw(st.lists(probes(clusters, rules), min_size=15, max_size=30)):
+        sequence.append(probe)
+        answer = data.draw(st.integers(0, 3))  # its reply: right after, at the end, or none
+        if answer == 0:
+            sequence.append(probe.reply())
+        elif answer == 1:
+            later.append(probe.reply())
+    sequence.extend(later)
     CASES["fleets"] += 1
+    flows: set[Flow] = set()  # the guard's memory of flows it let through, in both modes
     for mode in ("audit", "enforce"):
         guard.set_mode(mode)
-        for frame, addresses, effective in drawn:
-            drop = check_packet(guard, clusters, rules, local, mode, frame, addresses, effective)
+        for probe in sequence:
+            drop = check_packet(guard, clusters, rules, local, mode, probe, flows)
             CASES["packets"] += 1
             CASES["drops"] += drop and mode == "enforce"
+            CASES["judged"] += probe.judged
 
 
 def test_guard_kernel_cases_reported() -> None:
@@ -206,4 +206,4 @@ def test_guard_kernel_cases_reported() -> None:
     if CASES["fleets"] == 0:
         pytest.skip("the differential test did not run")
     print(f"\nguard differential: {CASES}")
-    assert CASES["packets"] >= 20 * CASES["fleets"]
+    assert CASES["packets"] >= 30 * CASES["fleets"]

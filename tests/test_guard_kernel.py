@@ -14,15 +14,15 @@ import ipaddress
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from compiler.guard import GuardCluster, GuardRule, from_fleet, layout, render_seed
-from compiler.guard.model import IPAddress
 from compiler.model.types import PortRange
 from tests.conftest import FLEETS
-from tests.guard_loaded import Guard, check_packet, loaded_guard
+from tests.guard_loaded import Flow, Guard, Probe, check_packet, loaded_guard
 from tests.guard_support import (
     DSTOPTS,
     FRAGMENT,
@@ -32,10 +32,9 @@ from tests.guard_support import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     ROUTING,
+    TCP_ACK,
+    TCP_SYN,
     batch_commands,
-    ipv4,
-    ipv6,
-    l4_header,
     map_clear,
 )
 
@@ -122,38 +121,35 @@ def test_guard_bpftool_batch_applies_exactly_the_seed(
         assert listed == {(n, k, v) for n, k, v in batch_commands(batch)}
 
 
-def _frame(src: IPAddress, dst: IPAddress, proto: int, dport: int) -> bytes:
-    if src.version == 4:
-        return ipv4(src.packed, dst.packed, proto, l4_header(proto, dport))
-    return ipv6(src.packed, dst.packed, proto, l4_header(proto, dport))
-
-
 def test_guard_contoso_dev_to_prod(guard: Guard) -> None:
     clusters, rules = _contoso()
-    by_name = {c.name: c for c in clusters}
-    local = by_name["eu-payments"]
+    local = next(c for c in clusters if c.name == "eu-payments")
     batch, _ = render_seed(clusters, rules, local, "enforce", "fleet.yaml", str(guard.maps_dir))
-    guard.apply(batch)
     ip = ipaddress.ip_address
-    cases = [
-        # (src, dst, proto, dport, dropped in enforce mode)
-        ("10.10.0.5", "10.1.3.4", IPPROTO_TCP, 443, True),  # dev pod -> eu-payments pod
-        ("10.10.0.5", "10.1.3.4", IPPROTO_ICMP, 0, True),  # a deny without ports: ICMP too
-        ("10.1.3.4", "10.10.0.5", IPPROTO_TCP, 443, False),  # prod -> dev is not denied
-        ("172.16.10.7", "10.1.3.4", IPPROTO_TCP, 443, False),  # dev node: not a workload
-        ("10.10.0.5", "172.16.1.9", IPPROTO_UDP, 8472, False),  # to a prod node
-        ("192.168.0.1", "10.1.3.4", IPPROTO_TCP, 443, False),  # not fleet traffic
-        ("10.3.0.5", "10.1.3.4", IPPROTO_TCP, 443, False),  # us-api -> eu-payments
+    dev, prod, api = ip("10.10.0.5"), ip("10.1.3.4"), ip("10.3.0.5")
+    dns_query = Probe(prod, dev, IPPROTO_UDP, 53, sport=33000)
+    cases = [  # (packet, dropped in enforce mode)
+        (Probe(dev, prod, IPPROTO_TCP, 443), True),  # dev pod -> eu-payments pod: SYN
+        (Probe(dev, prod, IPPROTO_TCP, 443, tcp_flags=TCP_ACK), False),  # not an opening
+        (Probe(dev, prod, IPPROTO_ICMP), True),  # a deny without ports: ping too
+        (Probe(dev, prod, IPPROTO_ICMP, icmp_type=3), False),  # an ICMP error: related
+        (Probe(prod, dev, IPPROTO_TCP, 443), False),  # prod -> dev is not denied
+        (Probe(prod, dev, IPPROTO_TCP, 443).reply(), False),  # and dev's SYN-ACK passes
+        (dns_query, False),  # prod asks dev over UDP: allowed, remembered ...
+        (dns_query.reply(), False),  # ... so dev's answer is a reply, not a new flow
+        (Probe(dev, prod, IPPROTO_UDP, 33000, sport=54), True),  # same ports, not a reply
+        (Probe(ip("172.16.10.7"), prod, IPPROTO_TCP, 443), False),  # dev node: no workload
+        (Probe(dev, ip("172.16.1.9"), IPPROTO_UDP, 8472), False),  # to a prod node
+        (Probe(ip("192.168.0.1"), prod, IPPROTO_TCP, 443), False),  # not fleet traffic
+        (Probe(api, prod, IPPROTO_TCP, 443), False),  # us-api -> eu-payments
     ]
     for mode in ("audit", "enforce"):
+        guard.apply(batch)
         guard.set_mode(mode)
-        for src, dst, proto, dport, dropped in cases:
-            addresses = (ip(src), ip(dst))
-            frame = _frame(*addresses, proto, dport)
-            drop = check_packet(
-                guard, clusters, rules, local.id, mode, frame, addresses, (proto, dport)
-            )
-            assert drop == dropped, (src, dst, proto, dport)
+        flows: set[Flow] = set()
+        for probe, dropped in cases:
+            drop = check_packet(guard, clusters, rules, local.id, mode, probe, flows)
+            assert drop == dropped, probe
 
 
 def test_guard_parses_every_header_shape(guard: Guard) -> None:
@@ -165,38 +161,22 @@ def test_guard_parses_every_header_shape(guard: Guard) -> None:
     guard.apply(batch)
     guard.set_mode("enforce")
     ip = ipaddress.ip_address
-    v4 = (ip("10.3.0.9"), ip("10.1.0.9"))  # c -> a: rule 2 denies 53 on TCP, UDP and SCTP
-    v6 = (ip("fd00:3::9"), ip("fd00:1::9"))
-    udp53 = l4_header(IPPROTO_UDP, 53)
-    cases: list[tuple[bytes, tuple[IPAddress, IPAddress], tuple[int, int], bool]] = [
-        (ipv4(v4[0].packed, v4[1].packed, IPPROTO_UDP, udp53), v4, (IPPROTO_UDP, 53), True),
-        (
-            ipv4(v4[0].packed, v4[1].packed, IPPROTO_UDP, udp53, options=bytes(12)),
-            v4,
-            (IPPROTO_UDP, 53),
-            True,
-        ),
-        (ipv4(v4[0].packed, v4[1].packed, IPPROTO_UDP, udp53, frag=8), v4, (IPPROTO_UDP, 0), False),
-        (ipv4(v4[0].packed, v4[1].packed, IPPROTO_UDP, udp53[:3]), v4, (IPPROTO_UDP, 0), False),
-        (
-            ipv6(v6[0].packed, v6[1].packed, IPPROTO_SCTP, l4_header(IPPROTO_SCTP, 53)),
-            v6,
-            (IPPROTO_SCTP, 53),
-            True,
-        ),
-    ]
+    # c -> a: rule 2 denies port 53 on TCP, UDP and SCTP
+    v4 = Probe(ip("10.3.0.9"), ip("10.1.0.9"), IPPROTO_UDP, 53)
+    v6 = Probe(ip("fd00:3::9"), ip("fd00:1::9"), IPPROTO_UDP, 53, sport=41000)
     four = ((HOPOPTS, 1), (ROUTING, 0), (FRAGMENT, 0), (DSTOPTS, 2))
-    cases.append(
-        (ipv6(*(a.packed for a in v6), IPPROTO_UDP, udp53, four), v6, (IPPROTO_UDP, 53), True)
-    )
-    later = ((HOPOPTS, 0), (FRAGMENT, 3))
-    cases.append(
-        (ipv6(*(a.packed for a in v6), IPPROTO_UDP, udp53, later), v6, (IPPROTO_UDP, 0), False)
-    )
-    five = (*four, (DSTOPTS, 0))
-    cases.append((ipv6(*(a.packed for a in v6), IPPROTO_UDP, udp53, five), v6, (DSTOPTS, 0), False))
-    for frame, addresses, effective, dropped in cases:
-        assert (
-            check_packet(guard, clusters, rules, 1, "enforce", frame, addresses, effective)
-            == dropped
-        )
+    cases = [
+        (v4, True),
+        (replace(v4, options=12), True),  # IPv4 options: the port is found after them
+        (replace(v4, later_fragment=True), False),  # no L4 header: not judged
+        (replace(v4, truncate=True), False),
+        (replace(v6, proto=IPPROTO_SCTP), True),
+        (replace(v6, ext=four), True),  # four extension headers are walked
+        (replace(v6, ext=four[:1], later_fragment=True), False),
+        (replace(v6, ext=(*four, (DSTOPTS, 0))), False),  # a fifth is not: not judged
+        (replace(v6, proto=IPPROTO_TCP, tcp_flags=TCP_SYN | TCP_ACK), False),
+        (replace(v6, proto=47), False),  # GRE: no port, and rule 2 names ports
+    ]
+    flows: set[Flow] = set()
+    for probe, dropped in cases:
+        assert check_packet(guard, clusters, rules, 1, "enforce", probe, flows) == dropped, probe

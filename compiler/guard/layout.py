@@ -18,6 +18,7 @@ MAX_CLUSTERS = 512
 CIDR_ENTRIES = 16384
 POLICY_ENTRIES = 1048576
 MAX_RULES = 4096
+FLOW_ENTRIES = 65536
 
 FAMILY_V4 = 4
 FAMILY_V6 = 6
@@ -129,8 +130,30 @@ POLICY_KEY = Struct(
 VERDICT = Struct("guard_verdict", (Field("rule_id", 4), Field("action", 1), Field("pad", 1, 3)))
 COUNTER = Struct("guard_counter", (Field("packets", 8), Field("bytes", 8)))
 CONFIG = Struct("guard_config", (Field("mode", 4), Field("pad", 4)))
+FLOW_KEY = Struct(
+    "guard_flow_key",
+    (
+        Field("family", 1),
+        Field("proto", 1),
+        Field("sport", 2, big_endian=True),
+        Field("dport", 2, big_endian=True),
+        Field("pad", 2),
+        Field("saddr", 1, 16),
+        Field("daddr", 1, 16),
+    ),
+)
+FLOW_VALUE = Struct("guard_flow_value", (Field("last_seen_ns", 8),))
 
-STRUCTS: tuple[Struct, ...] = (CIDR_KEY, CIDR_VALUE, POLICY_KEY, VERDICT, COUNTER, CONFIG)
+STRUCTS: tuple[Struct, ...] = (
+    CIDR_KEY,
+    CIDR_VALUE,
+    POLICY_KEY,
+    VERDICT,
+    COUNTER,
+    CONFIG,
+    FLOW_KEY,
+    FLOW_VALUE,
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +175,9 @@ POLICY = MapSpec("guard_policy", "lpm_trie", POLICY_KEY, VERDICT, POLICY_ENTRIES
 DEFAULTS = MapSpec("guard_defaults", "array", U32, VERDICT, MAX_CLUSTERS)
 COUNTERS = MapSpec("guard_counters", "percpu_array", U32, COUNTER, MAX_RULES)
 CONFIG_MAP = MapSpec("guard_config", "array", U32, CONFIG, 1)
+FLOWS = MapSpec("guard_flows", "lru_hash", FLOW_KEY, FLOW_VALUE, FLOW_ENTRIES)
 
 # Also the order maps appear in a seed file: configuration first, the big tries last.
-MAPS: tuple[MapSpec, ...] = (CONFIG_MAP, DEFAULTS, CIDRS, POLICY, COUNTERS)
+MAPS: tuple[MapSpec, ...] = (CONFIG_MAP, DEFAULTS, CIDRS, POLICY, COUNTERS, FLOWS)
+# Maps only the program writes: never in a seed.
+PROGRAM_WRITTEN: tuple[MapSpec, ...] = (COUNTERS, FLOWS)

@@ -180,12 +180,16 @@ def cluster_verdict(
     proto: int,
     dport: int,
     local: int | None = None,
+    judged: bool = True,
 ) -> Verdict:
     """The verdict the guard must reach for a packet (`dport` 0 when it has no port).
 
     `local` is the cluster whose nodes run the seed (None: a fleet-wide seed); a node only
     holds the denies of flows from or to its own cluster, so other flows pass there (they are
-    enforced at their own ends).
+    enforced at their own ends). `judged` False: the packet does not open a flow (a TCP
+    segment other than a bare SYN, a later fragment, an ICMP error or reply, a reply the
+    guard recognises), so it passes, counted under the default, whatever the rules say:
+    denies forbid opening flows, as Cilium's (stateful) policies do.
     """
     table = address_table(clusters)
     src_entry, dst_entry = lookup_address(table, src), lookup_address(table, dst)
@@ -195,7 +199,7 @@ def cluster_verdict(
         return Verdict(fleet=False, drop=False)
     pair = (src_entry.cluster_id, dst_entry.cluster_id)
     best: tuple[int, int] | None = None  # (-specificity, rule id): most specific, then first
-    if local is None or local in pair:
+    if judged and (local is None or local in pair):
         for rule in rules:
             if pair[0] not in rule.src or pair[1] not in rule.dst:
                 continue

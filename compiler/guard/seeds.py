@@ -218,7 +218,7 @@ def json_document(meta: Mapping[str, Any], rows: Mapping[str, Sequence[str]]) ->
     for name in sorted(meta):
         lines.append(f"  {json.dumps(name)}: {json.dumps(meta[name], sort_keys=True)},")
     lines.append('  "maps": {')
-    shown = [spec for spec in layout.MAPS if rows.get(spec.name) or spec is not layout.COUNTERS]
+    shown = [s for s in layout.MAPS if rows.get(s.name) or s not in layout.PROGRAM_WRITTEN]
     for index, spec in enumerate(shown):
         head = f'    "{spec.name}": {{"type": "{spec.type}", "maxEntries": {spec.max_entries},'
         entries = rows.get(spec.name, ())
