@@ -10,7 +10,7 @@ Measures, in one run:
   program's pinned maps (a private bpffs), wall time including bpftool's start-up;
 - verdicts through BPF_PROG_TEST_RUN with that seed loaded: one packet per bpf() call from
   Python (what the differential test pays), and the kernel's own per-run time with `repeat`
-  (a drop and a pass path).
+  (a dropped TCP SYN, a passed one, and a passed UDP packet, which also updates guard_flows).
 
 Prints a table and writes ``bench/results/guard.json``.
 """
@@ -34,6 +34,7 @@ from compiler.guard.seeds import render_batch, seed_entries  # noqa: E402
 from compiler.model.types import PortRange  # noqa: E402
 from tests.guard_support import (  # noqa: E402
     IPPROTO_TCP,
+    IPPROTO_UDP,
     build,
     ipv4,
     l4_header,
@@ -123,10 +124,12 @@ def main() -> None:
         for _ in range(args.runs):
             prog_run(prog, drop)
         results["python_verdicts_per_s"] = args.runs / (time.perf_counter() - start)
-        _, drop_ns = prog_run(prog, drop, repeat=1_000_000)
-        _, pass_ns = prog_run(prog, passing, repeat=1_000_000)
-        results["kernel_ns_per_verdict_drop"] = drop_ns
-        results["kernel_ns_per_verdict_pass"] = pass_ns
+        udp = ipv4(
+            bytes([10, 0, 1, 9]), bytes([10, 0, 2, 9]), IPPROTO_UDP, l4_header(IPPROTO_UDP, 53)
+        )
+        for name, frame in (("drop_tcp_syn", drop), ("pass_tcp_syn", passing), ("pass_udp", udp)):
+            _, ns = prog_run(prog, frame, repeat=1_000_000)
+            results[f"kernel_ns_per_verdict_{name}"] = ns
 
     for name, value in results.items():
         print(f"{name:36} {value:,.3f}" if isinstance(value, float) else f"{name:36} {value:,}")
