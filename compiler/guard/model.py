@@ -3,8 +3,8 @@
 `GuardCluster` and `GuardRule` are the guard's whole view of a fleet: which addresses belong
 to which cluster, and which cluster-level denies exist. `cluster_verdict` is the model the
 kernel program is tested against, written from the rules' meaning (no map encoding): a packet
-between two pods of fleet clusters is dropped exactly when some cluster-level deny names both
-clusters and covers its protocol and port. `port_blocks` is the one piece of encoding logic
+that opens a flow between two pods of fleet clusters is dropped exactly when some
+cluster-level deny names both clusters and covers its protocol and port. `port_blocks` is the one piece of encoding logic
 shared with the seeds, because it decides which rule a packet is counted under.
 """
 

@@ -1,7 +1,8 @@
 """Seed files for the fleet guard's maps: entries, the `bpftool batch` text, its JSON twin.
 
-`seed_entries` computes, for the nodes of one cluster, every map entry the guard needs;
-`render_batch` and `render_json` write them. Entries are sorted by map (configuration first)
+`seed_entries` computes, for the nodes of one cluster, every map entry the guard needs (the
+fleet-wide `shared_entries` plus that cluster's `policy_entries`); `render_batch` and
+`render_json` write them (`compiler.guard.render_seeds` does it for many clusters at once). Entries are sorted by map (configuration first)
 and then by key in reading order (addresses and cluster pairs before prefix lengths), each
 with a comment naming where it came from, so a diff of two seeds reads like a diff of rules.
 """
