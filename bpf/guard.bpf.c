@@ -11,7 +11,8 @@
  * the other way, which Cilium allows through its connection tracking, must pass. So only
  * packets that may open a flow are judged (see parse_l4): a TCP SYN without ACK, an ICMP
  * echo request, and UDP, SCTP and other protocols, whose replies the guard recognises by
- * remembering, in guard_flows (LRU), the flows it let through on this node.
+ * remembering, in guard_flows (LRU), the flows it let through on this node (those whose
+ * way back a deny covers: guard_pairs).
  *
  * A packet that passes returns TC_ACT_UNSPEC, not TC_ACT_OK: with tcx that is TCX_NEXT and
  * with legacy cls_bpf it continues to the next filter, so Cilium's own programs attached
@@ -58,6 +59,14 @@ struct {
 	__type(key, struct guard_policy_key);
 	__type(value, struct guard_verdict);
 } guard_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, GUARD_PAIR_ENTRIES);
+	__type(key, struct guard_pair_key);
+	__type(value, struct guard_pair_value);
+} guard_pairs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -236,6 +245,7 @@ int fleet_guard(struct __sk_buff *skb)
 	struct guard_policy_key key = {};
 	struct guard_flow_key flow = {};
 	struct guard_flow_value seen = {};
+	struct guard_pair_key pair = {};
 	struct guard_cidr_value *src_cluster, *dst_cluster;
 	struct guard_verdict *verdict;
 	struct guard_config *config;
@@ -278,8 +288,11 @@ int fleet_guard(struct __sk_buff *skb)
 	}
 	if (verdict->action != GUARD_ACTION_DROP) {
 		/* Remember flows the guard let through, so their replies are not judged as
-		 * flows of their own (TCP needs no memory: replies are not SYNs). */
-		if (pkt.proto != IPPROTO_TCP) {
+		 * flows of their own: only where a deny covers the way back, and not for TCP,
+		 * whose replies are never SYNs. */
+		pair.src_cluster = dst_cluster->cluster_id;
+		pair.dst_cluster = src_cluster->cluster_id;
+		if (pkt.proto != IPPROTO_TCP && bpf_map_lookup_elem(&guard_pairs, &pair)) {
 			flow_key(&flow, &pkt, 0);
 			seen.last_seen_ns = bpf_ktime_get_ns();
 			bpf_map_update_elem(&guard_flows, &flow, &seen, BPF_ANY);

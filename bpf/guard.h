@@ -19,6 +19,7 @@
 #define GUARD_MAX_CLUSTERS 512
 #define GUARD_CIDR_ENTRIES 16384
 #define GUARD_POLICY_ENTRIES 1048576
+#define GUARD_PAIR_ENTRIES 262144
 #define GUARD_MAX_RULES 4096
 #define GUARD_FLOW_ENTRIES 65536
 
@@ -69,6 +70,17 @@ struct guard_policy_key {
 	__u8 proto;
 	__u8 pad;
 	__be16 dport;
+};
+
+/* guard_pairs (hash): the cluster pairs some deny covers. Only a flow whose reverse pair is
+ * here can have replies the guard would judge, so only those are remembered in guard_flows. */
+struct guard_pair_key {
+	__be16 src_cluster;
+	__be16 dst_cluster;
+};
+
+struct guard_pair_value {
+	__u32 rules; /* how many denies cover the pair (for people reading the map) */
 };
 
 /* Value of guard_policy, and of guard_defaults (array indexed by destination cluster id). */

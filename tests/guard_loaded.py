@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from ipaddress import ip_address
 from pathlib import Path
 
 from compiler.guard import GuardCluster, GuardRule, Verdict, cluster_verdict, layout
@@ -40,6 +41,7 @@ from tests.guard_support import (
     ipv6,
     l4_header,
     map_clear,
+    map_keys,
     map_update,
     obj_get,
     percpu_sum,
@@ -58,7 +60,7 @@ class Guard:
 
     def apply(self, batch: str) -> None:
         """Reset the seeded maps and apply a seed's entries (the rendered text, parsed)."""
-        for spec in (layout.CIDRS, layout.POLICY, layout.FLOWS):
+        for spec in (layout.CIDRS, layout.PAIRS, layout.POLICY, layout.FLOWS):
             map_clear(self.maps[spec.name], spec.key.size)
         zero = layout.VERDICT.encode({})
         for index in range(layout.MAX_CLUSTERS):
@@ -69,6 +71,19 @@ class Guard:
     def set_mode(self, mode: str) -> None:
         value = layout.CONFIG.encode({"mode": layout.MODES[mode]})
         map_update(self.maps[layout.CONFIG_MAP.name], bytes(4), value)
+
+    def flows(self) -> set[Flow]:
+        """The flows in guard_flows, as `check_packet` tracks them."""
+        out: set[Flow] = set()
+        for key in map_keys(self.maps[layout.FLOWS.name], layout.FLOW_KEY.size):
+            fields = layout.FLOW_KEY.decode(key)
+            family, saddr, daddr = fields["family"], fields["saddr"], fields["daddr"]
+            assert isinstance(family, int) and isinstance(saddr, bytes) and isinstance(daddr, bytes)
+            width = 4 if family == 4 else 16
+            src, dst = ip_address(saddr[:width]), ip_address(daddr[:width])
+            ports = (int(fields["sport"]), int(fields["dport"]))  # type: ignore[call-overload]
+            out.add((family, int(fields["proto"]), *ports, src, dst))  # type: ignore[call-overload]
+        return out
 
     def counter(self, rule_id: int) -> tuple[int, ...]:
         fd = self.maps[layout.COUNTERS.name]
@@ -196,7 +211,8 @@ def check_packet(
     """Run `probe`, assert verdict and counters equal the model's; whether it was a drop.
 
     `flows` is what the guard has let through so far, kept in step with its LRU map: a judged
-    non-TCP packet whose reverse flow is in it is a reply and passes.
+    non-TCP packet whose reverse flow is in it is a reply and passes. Only flows whose way
+    back some deny in the node's seed covers are remembered (guard_pairs).
     """
     family, proto, sport, dport, src, dst = probe.flow
     judged = probe.judged
@@ -204,7 +220,7 @@ def check_packet(
     if verdict.fleet and judged and proto != IPPROTO_TCP:
         if verdict.drop and (family, proto, dport, sport, dst, src) in flows:
             verdict = Verdict(True, False, RULE_DEFAULT, verdict.src_cluster, verdict.dst_cluster)
-        elif not verdict.drop:
+        elif not verdict.drop and _covered(rules, local, verdict.dst_cluster, verdict.src_cluster):
             flows.add(probe.flow)
     frame = probe.frame()
     watched = sorted({0, *(rule.id for rule in rules)})
@@ -218,3 +234,12 @@ def check_packet(
         delta = tuple(a - b for a, b in zip(after[rule_id], before[rule_id], strict=True))
         assert delta == bumped, (rule_id, verdict, probe, judged)
     return verdict.drop
+
+
+def _covered(
+    rules: Sequence[GuardRule], local: int | None, src: int | None, dst: int | None
+) -> bool:
+    """Whether the seed of cluster `local` has the pair (src, dst) in guard_pairs."""
+    if local is not None and local not in (src, dst):
+        return False
+    return any(src in rule.src and dst in rule.dst for rule in rules)

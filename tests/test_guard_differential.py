@@ -162,7 +162,7 @@ def probes(draw: st.DrawFn, clusters: Sequence[GuardCluster], rules: Sequence[Gu
 
 # CI runs a bounded number; set FLEETC_GUARD_EXAMPLES for longer runs (e.g. 2000).
 EXAMPLES = int(os.environ.get("FLEETC_GUARD_EXAMPLES", "60"))
-CASES = {"fleets": 0, "packets": 0, "judged": 0, "drops": 0}
+CASES = {"fleets": 0, "packets": 0, "judged": 0, "drops": 0, "remembered": 0}
 
 
 # No shrinking: against the kernel it takes minutes, and the assertion already prints the
@@ -199,6 +199,8 @@ def test_guard_kernel_matches_model(guard: Guard, data: st.DataObject) -> None:
             CASES["packets"] += 1
             CASES["drops"] += drop and mode == "enforce"
             CASES["judged"] += probe.judged
+    assert guard.flows() == flows  # the guard remembers exactly the flows the model does
+    CASES["remembered"] += len(flows)
 
 
 def test_guard_kernel_cases_reported() -> None:

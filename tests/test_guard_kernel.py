@@ -98,13 +98,13 @@ def test_guard_bpftool_batch_applies_exactly_the_seed(
         )
         seed = tmp_path / f"{cluster.name}.batch"
         seed.write_text(batch)
-        for spec in (layout.CIDRS, layout.POLICY):
+        for spec in (layout.CIDRS, layout.PAIRS, layout.POLICY):
             map_clear(guard.maps[spec.name], spec.key.size)
         subprocess.run(["bpftool", "batch", "file", str(seed)], check=True, capture_output=True)
         expected: dict[str, set[tuple[bytes, bytes]]] = {}
         for name, key, value in batch_commands(batch):
             expected.setdefault(name, set()).add((key, value))
-        for spec in (layout.CIDRS, layout.POLICY):
+        for spec in (layout.CIDRS, layout.PAIRS, layout.POLICY):
             assert _dump(guard, spec.name) == expected.get(spec.name, set()), spec.name
         for spec in (layout.DEFAULTS, layout.CONFIG_MAP):
             seeded = expected[spec.name]

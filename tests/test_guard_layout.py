@@ -20,7 +20,7 @@ from compiler.guard import layout
 from tests.conftest import require_tool
 from tests.guard_support import BPF_DIR, build
 
-MAP_TYPES = {"array": 2, "percpu_array": 6, "lru_hash": 9, "lpm_trie": 11}
+MAP_TYPES = {"hash": 1, "array": 2, "percpu_array": 6, "lru_hash": 9, "lpm_trie": 11}
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,7 @@ def test_guard_header_constants_match_python() -> None:
         "GUARD_MAX_CLUSTERS": layout.MAX_CLUSTERS,
         "GUARD_CIDR_ENTRIES": layout.CIDR_ENTRIES,
         "GUARD_POLICY_ENTRIES": layout.POLICY_ENTRIES,
+        "GUARD_PAIR_ENTRIES": layout.PAIR_ENTRIES,
         "GUARD_MAX_RULES": layout.MAX_RULES,
         "GUARD_FLOW_ENTRIES": layout.FLOW_ENTRIES,
         "GUARD_FAMILY_V4": layout.FAMILY_V4,

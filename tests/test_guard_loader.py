@@ -97,7 +97,7 @@ def test_guard_loader_script_reconciles_maps(tmp_path: Path) -> None:
             expected: dict[str, set[tuple[str, str]]] = {}
             for name, key, value in batch_commands(batch):
                 expected.setdefault(name, set()).add((key.hex(), value.hex()))
-            for name in ("guard_cidrs", "guard_policy"):
+            for name in ("guard_cidrs", "guard_pairs", "guard_policy"):
                 assert _dump(pin_dir / name) == expected[name], name
             current = _prog_id(pin_dir / "prog")
             assert prog_id in (None, current)  # loaded once, kept across seed updates

@@ -251,8 +251,8 @@ def test_guard_only_cluster_level_denies_become_rules() -> None:
 def test_guard_budget_counts_entries() -> None:
     usage = {u.map: u for u in budget(FLEET, RULES, local=1)}
     entries = seed_entries(FLEET, RULES, "audit", local=1)
-    assert sorted(usage) == ["guard_cidrs", "guard_counters", "guard_policy"]
-    for name in ("guard_cidrs", "guard_policy"):
+    assert sorted(usage) == ["guard_cidrs", "guard_counters", "guard_pairs", "guard_policy"]
+    for name in ("guard_cidrs", "guard_pairs", "guard_policy"):
         assert usage[name].entries == sum(1 for e in entries if e.map.name == name)
     assert usage["guard_counters"].entries == 5
     assert not any(u.near_limit for u in usage.values())

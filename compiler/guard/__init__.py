@@ -96,7 +96,9 @@ def render_seeds(
             "pinDir": pin_dir,
             "rules": rule_list,
         }
-        rows = {**shared_rows, layout.POLICY.name: [json_row(e) for e in policy]}
+        rows = {**shared_rows, layout.PAIRS.name: [], layout.POLICY.name: []}
+        for entry in policy:
+            rows[entry.map.name].append(json_row(entry))
         out[cluster.name] = (
             header + shared_body + batch_body(policy, pin_dir),
             json_document(meta, rows),

@@ -63,6 +63,19 @@ def _policy_entries(rules: Sequence[GuardRule], local: int | None) -> int:
     return total
 
 
+def _pair_entries(rules: Sequence[GuardRule], local: int | None) -> int:
+    pairs: set[tuple[int, int]] = set()
+    for rule in rules:
+        if local is None:
+            pairs.update((s, d) for s in rule.src for d in rule.dst)
+            continue
+        if local in rule.src:
+            pairs.update((local, d) for d in rule.dst)
+        if local in rule.dst:
+            pairs.update((s, local) for s in rule.src)
+    return len(pairs)
+
+
 def budget(
     clusters: Sequence[GuardCluster], rules: Sequence[GuardRule], local: int | None = None
 ) -> tuple[MapUsage, ...]:
@@ -75,6 +88,7 @@ def budget(
     policy = _policy_entries(rules, local)
     return (
         MapUsage(layout.CIDRS.name, cidrs, layout.CIDRS.max_entries),
+        MapUsage(layout.PAIRS.name, _pair_entries(rules, local), layout.PAIRS.max_entries),
         MapUsage(layout.POLICY.name, policy, layout.POLICY.max_entries),
         MapUsage(
             layout.COUNTERS.name,
@@ -89,7 +103,10 @@ def fleet_budget(
 ) -> tuple[MapUsage, ...]:
     """The fullest node's usage of each map: what validate compares with the limits."""
     usage = budget(clusters, rules, local=clusters[0].id if clusters else None)
-    policy = max((_policy_entries(rules, cluster.id) for cluster in clusters), default=0)
+    worst = {
+        layout.POLICY.name: max((_policy_entries(rules, c.id) for c in clusters), default=0),
+        layout.PAIRS.name: max((_pair_entries(rules, c.id) for c in clusters), default=0),
+    }
     return tuple(
-        MapUsage(u.map, policy, u.max_entries) if u.map == layout.POLICY.name else u for u in usage
+        MapUsage(u.map, worst[u.map], u.max_entries) if u.map in worst else u for u in usage
     )

@@ -20,6 +20,7 @@ HINTS = {
     layout.POLICY.name: "narrow the deny's cluster selectors, or use port ranges that split into"
     " fewer aligned blocks (8192-8319 is one entry per protocol, 8000-8100 four)",
     layout.CIDRS.name: "merge adjacent podCIDRs/nodeCIDRs into fewer, larger ranges",
+    layout.PAIRS.name: "narrow the denies' cluster selectors",
     layout.COUNTERS.name: "the guard counts by policy position: move cluster-level denies up",
 }
 

@@ -36,7 +36,7 @@ if [ ! -e "$PIN_DIR/prog" ]; then
   bpftool prog load "$OBJECT" "$PIN_DIR/prog" type classifier pinmaps "$PIN_DIR"
 fi
 : > /tmp/stale.batch
-for map in guard_cidrs guard_policy; do
+for map in guard_cidrs guard_pairs guard_policy; do
   bpftool -j map dump pinned "$PIN_DIR/$map" \\
     | jq -r '.[] | .key | map(ltrimstr("0x")) | join(" ")' | sort > /tmp/have
   sed -n "s#^map update pinned $PIN_DIR/$map key hex \\(.*\\) value hex .*#\\1#p" "$seed" \\

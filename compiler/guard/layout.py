@@ -17,6 +17,7 @@ from dataclasses import dataclass
 MAX_CLUSTERS = 512
 CIDR_ENTRIES = 16384
 POLICY_ENTRIES = 1048576
+PAIR_ENTRIES = 262144
 MAX_RULES = 4096
 FLOW_ENTRIES = 65536
 
@@ -127,6 +128,11 @@ POLICY_KEY = Struct(
         Field("dport", 2, big_endian=True),
     ),
 )
+PAIR_KEY = Struct(
+    "guard_pair_key",
+    (Field("src_cluster", 2, big_endian=True), Field("dst_cluster", 2, big_endian=True)),
+)
+PAIR_VALUE = Struct("guard_pair_value", (Field("rules", 4),))
 VERDICT = Struct("guard_verdict", (Field("rule_id", 4), Field("action", 1), Field("pad", 1, 3)))
 COUNTER = Struct("guard_counter", (Field("packets", 8), Field("bytes", 8)))
 CONFIG = Struct("guard_config", (Field("mode", 4), Field("pad", 4)))
@@ -148,6 +154,8 @@ STRUCTS: tuple[Struct, ...] = (
     CIDR_KEY,
     CIDR_VALUE,
     POLICY_KEY,
+    PAIR_KEY,
+    PAIR_VALUE,
     VERDICT,
     COUNTER,
     CONFIG,
@@ -172,12 +180,13 @@ BPF_F_NO_PREALLOC = 1
 
 CIDRS = MapSpec("guard_cidrs", "lpm_trie", CIDR_KEY, CIDR_VALUE, CIDR_ENTRIES, BPF_F_NO_PREALLOC)
 POLICY = MapSpec("guard_policy", "lpm_trie", POLICY_KEY, VERDICT, POLICY_ENTRIES, BPF_F_NO_PREALLOC)
+PAIRS = MapSpec("guard_pairs", "hash", PAIR_KEY, PAIR_VALUE, PAIR_ENTRIES, BPF_F_NO_PREALLOC)
 DEFAULTS = MapSpec("guard_defaults", "array", U32, VERDICT, MAX_CLUSTERS)
 COUNTERS = MapSpec("guard_counters", "percpu_array", U32, COUNTER, MAX_RULES)
 CONFIG_MAP = MapSpec("guard_config", "array", U32, CONFIG, 1)
 FLOWS = MapSpec("guard_flows", "lru_hash", FLOW_KEY, FLOW_VALUE, FLOW_ENTRIES)
 
 # Also the order maps appear in a seed file: configuration first, the big tries last.
-MAPS: tuple[MapSpec, ...] = (CONFIG_MAP, DEFAULTS, CIDRS, POLICY, COUNTERS, FLOWS)
+MAPS: tuple[MapSpec, ...] = (CONFIG_MAP, DEFAULTS, CIDRS, PAIRS, POLICY, COUNTERS, FLOWS)
 # Maps only the program writes: never in a seed.
 PROGRAM_WRITTEN: tuple[MapSpec, ...] = (COUNTERS, FLOWS)

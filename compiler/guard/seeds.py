@@ -95,14 +95,27 @@ def shared_entries(clusters: Sequence[GuardCluster], mode: str) -> tuple[SeedEnt
 def policy_entries(
     clusters: Sequence[GuardCluster], rules: Sequence[GuardRule], local: int | None = None
 ) -> tuple[SeedEntry, ...]:
-    """The guard_policy entries of the flows from or to `local` (None: every flow), sorted."""
+    """The guard_pairs and guard_policy entries of the flows from or to `local` (None: every
+    flow), sorted."""
     names = {cluster.id: cluster.name for cluster in clusters}
     policy: dict[bytes, SeedEntry] = {}
+    covering: dict[tuple[int, int], list[GuardRule]] = {}
     for rule in sorted(rules, key=lambda r: r.id):
         for src, dst in _pairs(rule, local):
+            covering.setdefault((src, dst), []).append(rule)
             for entry in _policy_entries(rule, src, dst, names):
                 policy.setdefault(entry.key, entry)  # the same key: the first rule counts
-    return tuple(sorted(policy.values(), key=SeedEntry.sort_key))
+    pairs = [
+        _entry(
+            layout.PAIRS,
+            {"src_cluster": src, "dst_cluster": dst},
+            {"rules": len(found)},
+            f"{names.get(src, src)} -> {names.get(dst, dst)} is covered by "
+            + ", ".join(f"{rule.name} (rule {rule.id})" for rule in found),
+        )
+        for (src, dst), found in covering.items()
+    ]
+    return tuple(sorted((*pairs, *policy.values()), key=SeedEntry.sort_key))
 
 
 def _pairs(rule: GuardRule, local: int | None) -> list[tuple[int, int]]:
