@@ -291,7 +291,7 @@ def test_nested_comprehensions_over_500_clusters_stop_with_cel_cost_quickly() ->
     started = time.perf_counter()
     diags = run(text)
     elapsed = time.perf_counter() - started
-    d = only(diags)
+    d = only([d for d in diags if not d.code.startswith("budget-")])  # 500 of 511 clusters
     assert d.code == "cel-cost"
     # the step limit on an idle machine, the deadline behind it on a very busy one
     assert "cost limit" in d.message or "time limit" in d.message
