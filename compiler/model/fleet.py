@@ -285,7 +285,7 @@ class Spec(Strict):
     cilium: Cilium
     mesh: Mesh = Field(default_factory=Mesh)
     defaults: Defaults = Field(default_factory=Defaults)
-    clusters: Annotated[list[Cluster], Field(min_length=1)]
+    clusters: Annotated[list[Cluster], Field(min_length=1, max_length=511)]
     services: list[Service] = Field(default_factory=list)
     policies: list[Policy] = Field(default_factory=list)
     guardrails: list[Guardrail] = Field(default_factory=list)
