@@ -10,7 +10,7 @@ other policy is left to Cilium, which is what keeps the guard from dropping an a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from compiler.diagnostics import Diagnostics, Position
 from compiler.guard.model import GuardCluster, GuardRule
@@ -21,7 +21,7 @@ from compiler.validate.selectors import match_labels
 
 
 def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule, ...]]:
-    """The guard's view of `fleet`. Rule ids are policy positions plus one (0 is the default).
+    """The guard's view of `fleet`. Rule ids are `rule_ids` (0 is the default).
 
     A deny whose CEL cluster selector does not evaluate is skipped (validate reports it):
     skipping a deny only ever makes the guard pass more, never drop more.
@@ -31,7 +31,8 @@ def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule,
         for c in sorted(fleet.spec.clusters, key=lambda c: c.id)
     )
     rules = []
-    for index, policy in enumerate(fleet.spec.policies):
+    ids = rule_ids(p.name for p in fleet.spec.policies)
+    for policy in fleet.spec.policies:
         if policy.action != "deny" or not is_cluster_only(policy.from_):
             continue
         if not is_cluster_only(policy.to):
@@ -40,8 +41,15 @@ def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule,
         dst = select(fleet, policy.to)
         if src is None or dst is None or not src or not dst:
             continue
-        rules.append(GuardRule(index + 1, policy.name, src, dst, ports_of(policy.to)))
+        rules.append(GuardRule(ids[policy.name], policy.name, src, dst, ports_of(policy.to)))
     return clusters, tuple(rules)
+
+
+def rule_ids(names: Iterable[str]) -> dict[str, int]:
+    """Each policy's rule id: its rank among all policy names, from 1. Names are unique, so
+    ids (and the per-rule counters an operator reads) do not move when policies are reordered.
+    """
+    return {name: i + 1 for i, name in enumerate(sorted(set(names)))}
 
 
 def is_cluster_only(peer: Peer) -> bool:
@@ -96,6 +104,7 @@ def from_resolved(
         for c in sorted(resolved.clusters, key=lambda c: c.id)
     )
     rules = []
+    rule_id = rule_ids(p.name for p in resolved.policies)
     for policy in resolved.policies:
         if policy.action != "deny":
             continue
@@ -105,7 +114,7 @@ def from_resolved(
         dst = tuple(sorted(ids[name] for name in policy.destination.clusters))
         if src and dst:
             ports = policy.ports or None  # no ports listed: every port
-            rules.append(GuardRule(policy.index + 1, policy.name, src, dst, ports))
+            rules.append(GuardRule(rule_id[policy.name], policy.name, src, dst, ports))
     return clusters, tuple(rules)
 
 

@@ -33,7 +33,7 @@ def render(resolved: ResolvedFleet) -> list[File]:
         origin = f"cluster {cluster.name} and its cluster-level denies in {resolved.source}"
         base = f"clusters/{cluster.name}"
         files.append(File(f"{base}/{SEED_BATCH_PATH}", batch, origin))
-        files.append(File(f"{base}/{SEED_JSON_PATH}", twin, origin))
+        files.append(File(f"{base}/{SEED_JSON_PATH}", twin, origin, applied=False))
         daemonset = loader_daemonset(resolved.guard, devices, resolved.name)
         if daemonset is not None:
             path = object_path(cluster.name, COMPONENT, daemonset)

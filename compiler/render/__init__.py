@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from itertools import pairwise
 
+from compiler.guard.render import render as render_guard
 from compiler.render import clustermesh, flux, policies, services
 from compiler.render.output import File
 from compiler.resolve.model import ResolvedFleet
@@ -33,6 +34,7 @@ RENDERERS: tuple[Renderer, ...] = (
     clustermesh.render,
     services.render,
     policies.render_policies,
+    render_guard,
     # Add a renderer here: one line, `module.function`, in the order files should be built.
 )
 

@@ -6,6 +6,8 @@ It runs last, because it lists what the others produced. Per cluster ``<c>``:
   (relative paths, sorted), except those inside a directory that is a kustomize root of its
   own (one holding a ``kustomization.yaml``: ``cilium/`` below, or a Component a renderer
   wrote, such as the annotation-mode ``global-services/<ns>/``);
+- files marked ``applied=False`` (the guard's JSON twin) are for people and tools and are
+  left out;
 - text files (content given as ``str``, e.g. the guard's map seeds) are data, not objects:
   all text files of one directory become one ``configMapGenerator`` entry named
   ``fleetc-<directory path with '-'>`` (``guard/seeds/`` -> ``fleetc-guard-seeds``), in the
@@ -87,7 +89,7 @@ def cluster_kustomizations(
     data: dict[str, dict[str, list[str]]] = {"": {}, CILIUM_DIR: {}}
     for path, file in local:
         root = _root_of(path, roots)
-        if root in foreign:
+        if root in foreign or not file.applied:
             continue
         relative = path[len(root) + 1 :] if root else path
         if isinstance(file.content, str):

@@ -20,6 +20,8 @@ class File:
     """A Kubernetes object (dict) or final text."""
     origin: str | None = None
     """What in fleet.yaml it came from, e.g. ``policy api-calls-payments (fleet.yaml:93)``."""
+    applied: bool = True
+    """False for files written for people and tools only (a JSON twin): Flux never sees them."""
 
 
 def object_path(cluster: str, component: str, obj: dict[str, Any]) -> str:

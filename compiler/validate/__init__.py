@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from compiler.diagnostics import Diagnostics
+from compiler.guard import check as guard_check
 from compiler.load import Document
 from compiler.model import Fleet
 from compiler.validate import budget, expectations, guardrails, semantic
@@ -16,7 +17,7 @@ from compiler.validate import budget, expectations, guardrails, semantic
 Check = Callable[[Document, Fleet, Diagnostics], None]
 
 CHECKS: tuple[Check, ...] = (
-    semantic.CHECKS + guardrails.CHECKS + budget.CHECKS + expectations.CHECKS
+    semantic.CHECKS + guardrails.CHECKS + budget.CHECKS + guard_check.CHECKS + expectations.CHECKS
 )
 
 
