@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,59 @@ def test_positions_inside_a_scalar(written: str, column: int) -> None:
     # the cluster name starts 4 characters into the value; escapes before it defeat the
     # arithmetic, and then the scalar's own position is the answer
     assert inside(doc, ("x", "to"), doc.data["x"]["to"], 4).column == column
+
+
+@pytest.mark.parametrize(
+    ("ref", "hint"),
+    [
+        ("shop/webb", "did you mean 'shop/web'?"),
+        ("shop/db", None),  # the shared namespace alone does not make a suggestion
+        ("shpo/web", "did you mean 'shop/web'?"),
+        ("shpo/webb", "did you mean 'shop/web'?"),
+        ("other/web", None),
+        ("payments/ledgr", "did you mean 'payments/ledger'?"),
+    ],
+)
+def test_service_suggestions(ref: str, hint: str | None) -> None:
+    from compiler.validate.names import ServiceSuggestions
+
+    suggest = ServiceSuggestions(["shop/web", "shop/cart", "payments/ledger", "payments/api"])
+    assert suggest(ref) == hint
+    assert ref not in suggest and "shop/web" in suggest
+
+
+def test_many_unresolved_references_stay_fast(tmp_path: Path) -> None:
+    # 2,000 services, each in a cluster that does not exist and each named by a policy that
+    # misspells it: every finding gets its hint, in far less time than one search per pair
+    lines = [
+        "apiVersion: fleetc.dev/v1alpha1",
+        "kind: Fleet",
+        "metadata: {name: t}",
+        "spec:",
+        '  cilium: {version: "1.19"}',
+        "  clusters:",
+        *(
+            f"    - {{name: c{i}, id: {i + 1}, podCIDRs: [10.{i}.0.0/16],"
+            f" meshEndpoint: {{address: c{i}.example}}}}"
+            for i in range(200)
+        ),
+        "  services:",
+        *(
+            f"    - {{name: s{i}, namespace: n{i % 20}, selector: {{app: s}}, clusters: [x{i}]}}"
+            for i in range(2000)
+        ),
+        "  policies:",
+        *(
+            f"    - {{name: p{i}, action: allow, from: {{namespace: a}},"
+            f" to: {{service: n{i % 20}/s{i}x}}}}"
+            for i in range(2000)
+        ),
+    ]
+    diags = Diagnostics()
+    started = time.perf_counter()
+    check(("\n".join(lines) + "\n").encode(), "f.yaml", diags)
+    elapsed = time.perf_counter() - started
+    codes = [d.code for d in diags.sorted()]
+    assert codes.count("ref-unknown-cluster") == 2000
+    assert codes.count("ref-unknown-service") == 2000
+    assert elapsed < 10, elapsed

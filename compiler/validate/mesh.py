@@ -29,6 +29,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
     limit = fleet.spec.cilium.maxConnectedClusters
     names: dict[str, int] = {}
     ids: dict[int, int] = {}
+    free_id_hint = _free_id_hint(fleet, limit)  # once: a fleet may repeat one id many times
     for i, cluster in enumerate(fleet.spec.clusters):
         here = (*CLUSTERS, i)
         if cluster.name in names:
@@ -49,7 +50,7 @@ def check_cluster_identity(doc: Document, fleet: Fleet, diags: Diagnostics) -> N
                 doc.position((*here, "id")),
                 path=format_path((*here, "id")),
                 related=[first_here(doc, (*CLUSTERS, ids[cluster.id], "id"))],
-                hint=_free_id_hint(fleet, limit),
+                hint=free_id_hint,
             )
         else:
             ids[cluster.id] = i

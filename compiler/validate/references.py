@@ -11,7 +11,7 @@ from compiler.load import Document, Path, format_path
 from compiler.model import Fleet, PortRange, Service
 from compiler.model.fleet import ClusterLabelSelector, Peer, Target
 from compiler.validate.endpoints import FORMS, EndpointError, parse_endpoint
-from compiler.validate.names import did_you_mean, did_you_mean_service
+from compiler.validate.names import ServiceSuggestions, Suggestions
 from compiler.validate.positions import first_here, inside
 from compiler.validate.selectors import match_labels
 
@@ -28,7 +28,7 @@ def _services(fleet: Fleet) -> dict[str, Service]:
 
 
 def _unknown_cluster(
-    doc: Document, known: frozenset[str], name: str, path: Path, diags: Diagnostics
+    doc: Document, known: Suggestions, name: str, path: Path, diags: Diagnostics
 ) -> None:
     """Report `name` at `path` unless it is one of the `known` cluster names."""
     if name not in known:
@@ -37,12 +37,13 @@ def _unknown_cluster(
             f"unknown cluster {name!r}",
             doc.position(path),
             path=format_path(path),
-            hint=did_you_mean(name, known),
+            hint=known(name),
         )
 
 
-def _cluster_names(fleet: Fleet) -> frozenset[str]:
-    return frozenset(c.name for c in fleet.spec.clusters)
+def _cluster_names(fleet: Fleet) -> Suggestions:
+    """The fleet's cluster names, also as "did you mean" answers (built once per check)."""
+    return Suggestions(c.name for c in fleet.spec.clusters)
 
 
 def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
@@ -108,9 +109,11 @@ def check_services(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
 def check_policies(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """Unique names; services and clusters that resolve; ports that the target has."""
     services = _services(fleet)
+    suggest = ServiceSuggestions(services)
     # many policies share a selector; each is matched against every cluster once
     matches: dict[str, bool] = {}
     known = _cluster_names(fleet)
+    labels_hint = _labels_hint(fleet)
     first: dict[str, int] = {}
     for i, policy in enumerate(fleet.spec.policies):
         here = (*POLICIES, i)
@@ -125,27 +128,29 @@ def check_policies(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
         else:
             first[policy.name] = i
         for side, peer in (("from", policy.from_), ("to", policy.to)):
-            _check_peer(doc, fleet, known, services, matches, peer, (*here, side), diags)
+            _check_peer(
+                doc, fleet, (known, suggest, labels_hint), matches, peer, (*here, side), diags
+            )
         _check_ports(doc, services, policy.to, (*here, "to"), diags)
 
 
 def _check_peer(
     doc: Document,
     fleet: Fleet,
-    known: frozenset[str],
-    services: dict[str, Service],
+    names: tuple[Suggestions, ServiceSuggestions, str | None],
     matches: dict[str, bool],
     peer: Peer,
     here: Path,
     diags: Diagnostics,
 ) -> None:
+    known, services, labels_hint = names
     if peer.service is not None and peer.service not in services:
         diags.error(
             "ref-unknown-service",
             f"unknown service {peer.service!r}",
             doc.position((*here, "service")),
             path=format_path((*here, "service")),
-            hint=did_you_mean_service(peer.service, services),
+            hint=services(peer.service),
         )
     selector = peer.clusters
     if selector is None:
@@ -173,7 +178,7 @@ def _check_peer(
             "this cluster selector matches no cluster; the policy has no effect here",
             doc.key_position(path),
             path=format_path(path),
-            hint=_labels_hint(fleet),
+            hint=labels_hint,
         )
 
 
@@ -251,6 +256,7 @@ def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """Endpoints well-formed and resolving: the cluster exists, the service runs there."""
     services = _services(fleet)
     known = _cluster_names(fleet)
+    suggest = ServiceSuggestions(services)
     names: dict[str, int] = {}
     for i, expectation in enumerate(fleet.spec.expectations):
         here = ("spec", "expectations", i)
@@ -268,12 +274,12 @@ def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             else:
                 names[expectation.name] = i
         for side, text in (("from", expectation.from_), ("to", expectation.to)):
-            _check_endpoint(doc, known, services, text, (*here, side), diags)
+            _check_endpoint(doc, (known, suggest), services, text, (*here, side), diags)
 
 
 def _check_endpoint(
     doc: Document,
-    names: frozenset[str],
+    suggestions: tuple[Suggestions, ServiceSuggestions],
     services: dict[str, Service],
     text: str,
     path: Path,
@@ -290,6 +296,7 @@ def _check_endpoint(
             hint=f"write {FORMS}",
         )
         return
+    names, suggest = suggestions
     cluster_at = text.rindex("@") + 1
     if endpoint.cluster not in names:
         diags.error(
@@ -297,7 +304,7 @@ def _check_endpoint(
             f"unknown cluster {endpoint.cluster!r}",
             inside(doc, path, text, cluster_at),
             path=format_path(path),
-            hint=did_you_mean(endpoint.cluster, names),
+            hint=names(endpoint.cluster),
         )
     if endpoint.service is None:
         return
@@ -309,7 +316,7 @@ def _check_endpoint(
             f"unknown service {ref!r}",
             doc.position(path),
             path=format_path(path),
-            hint=did_you_mean_service(ref, services),
+            hint=suggest(ref),
         )
     elif endpoint.cluster in names and endpoint.cluster not in service.clusters:
         diags.error(
