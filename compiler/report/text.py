@@ -8,6 +8,29 @@ from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import Source
 
 
+EXCERPT = 100
+"""Longest source excerpt printed; longer lines show a window around the column."""
+
+
+def excerpt(line: str, column: int) -> tuple[str, int]:
+    """The part of `line` to print and where the caret goes in it (0-based).
+
+    Control characters are shown as their Unicode control pictures (one column each, so the
+    caret stays aligned) and long lines are cut to a window around `column`, marked with '...'.
+    """
+    visible = "".join(
+        chr(0x2400 + ord(ch)) if ord(ch) < 32 and ch != "\t" else "\u2421" if ch == "\x7f" else ch
+        for ch in line
+    )
+    if len(visible) <= EXCERPT:
+        return visible, column
+    start = max(0, min(column - EXCERPT // 2, len(visible) - EXCERPT))
+    end = start + EXCERPT
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(visible) else ""
+    return head + visible[start:end] + tail, column - start + len(head)
+
+
 def format_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, Source]) -> str:
     out: list[str] = []
     for d in diagnostics:
@@ -18,9 +41,9 @@ def format_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, Sou
             line = source.line(d.position.line) if source else ""
             if line:
                 gutter = f"{d.position.line:>5} | "
-                out.append(gutter + line)
-                caret_at = max(d.position.column, 1) - 1
-                pad = "".join("\t" if ch == "\t" else " " for ch in line[:caret_at])
+                shown, caret_at = excerpt(line, max(d.position.column, 1) - 1)
+                out.append(gutter + shown)
+                pad = "".join("\t" if ch == "\t" else " " for ch in shown[:caret_at])
                 out.append(" " * (len(gutter) - 2) + "| " + pad + "^")
         for related in d.related:
             out.append(f"  note: {related.position}: {related.message}")
