@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import Source
 
-
 EXCERPT = 100
 """Longest source excerpt printed; longer lines show a window around the column."""
 
