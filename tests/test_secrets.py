@@ -37,7 +37,12 @@ def test_secret_is_refused_and_not_echoed(
     everything = captured.out + captured.err
     assert code == 1
     assert "secret-in-fleet" in everything
-    assert f":{line}:" in everything or f'"line": {line}' in everything or f"line={line}" in everything or f'"startLine": {line}' in everything
+    assert (
+        f":{line}:" in everything
+        or f'"line": {line}' in everything
+        or f"line={line}" in everything
+        or f'"startLine": {line}' in everything
+    )
     # no fragment of the secret long enough to mean anything appears anywhere
     for start in range(0, len(secret) - 12):
         assert secret[start : start + 12] not in everything

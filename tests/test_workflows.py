@@ -45,7 +45,14 @@ def test_a_broken_workflow_is_caught(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    stepz: []\n")
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(bad)],
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(bad),
+        ],
         capture_output=True,
         text=True,
         check=False,
