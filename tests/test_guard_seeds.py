@@ -233,11 +233,11 @@ def test_guard_only_cluster_level_denies_become_rules() -> None:
     fleet = _fleet(POLICIES)
     _, rules = from_fleet(fleet)
     assert [(r.id, r.name, r.src, r.dst, r.ports) for r in rules] == [
-        # rule ids rank policy names (allow-all, cel, empty-selector, expressions, names, ...)
-        (5, "names", (10,), (1,), (PortRange("ANY", 53, 53), PortRange("TCP", 8000, 8100))),
-        (3, "empty-selector", (10,), (1, 2, 3, 10), None),
-        (4, "expressions", (10,), (1, 2), None),
-        (2, "cel", (10,), (1, 2, 3, 10), None),
+        # rule ids rank the guard rules' names: cel, empty-selector, expressions, names
+        (4, "names", (10,), (1,), (PortRange("ANY", 53, 53), PortRange("TCP", 8000, 8100))),
+        (2, "empty-selector", (10,), (1, 2, 3, 10), None),
+        (3, "expressions", (10,), (1, 2), None),
+        (1, "cel", (10,), (1, 2, 3, 10), None),
     ]
     # The resolve stage's form gives the same rules.
     from compiler.resolve import resolve

@@ -21,7 +21,7 @@ HINTS = {
     " fewer aligned blocks (8192-8319 is one entry per protocol, 8000-8100 four)",
     layout.CIDRS.name: "merge adjacent podCIDRs/nodeCIDRs into fewer, larger ranges",
     layout.PAIRS.name: "narrow the denies' cluster selectors",
-    layout.COUNTERS.name: "the guard counts by policy position: move cluster-level denies up",
+    layout.COUNTERS.name: "the guard counts one counter per cluster-level deny: merge some",
 }
 
 
@@ -36,7 +36,8 @@ def check_budget(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     for usage in fleet_budget(clusters, rules):
         if not usage.near_limit:
             continue
-        at = doc.key_position(_path(usage, rules))
+        policy_index = {p.name: i for i, p in enumerate(fleet.spec.policies)}
+        at = doc.key_position(_path(usage, rules, policy_index))
         message = (
             f"the fleet guard's {usage.map} map needs {usage.entries:,} entries on the"
             f" fullest node; it holds {usage.max_entries:,}"
@@ -50,16 +51,23 @@ def check_budget(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             )
 
 
-def _path(usage: MapUsage, rules: tuple[GuardRule, ...]) -> tuple[str | int, ...]:
+def _path(
+    usage: MapUsage, rules: tuple[GuardRule, ...], policy_index: dict[str, int]
+) -> tuple[str | int, ...]:
     if usage.map == layout.CIDRS.name:
         return ("spec", "clusters")
     if not rules:
         return ("spec", "policies")
+    # rules come in file order; on a tie, the first in the file is the one to point at
+    order = {r.name: i for i, r in enumerate(rules)}
     if usage.map == layout.COUNTERS.name:
-        worst = max(rules, key=lambda r: r.id)
+        worst = max(rules, key=lambda r: (r.id, -order[r.name]))
     else:
-        worst = max(rules, key=lambda r: (rule_entries(r) * len(r.src) * len(r.dst), -r.id))
-    return ("spec", "policies", worst.id - 1)
+        worst = max(
+            rules,
+            key=lambda r: (rule_entries(r) * len(r.src) * len(r.dst), -order[r.name]),
+        )
+    return ("spec", "policies", policy_index[worst.name])
 
 
 CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (check_budget,)

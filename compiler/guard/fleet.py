@@ -11,6 +11,7 @@ other policy is left to Cilium, which is what keeps the guard from dropping an a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from compiler.diagnostics import Diagnostics, Position
 from compiler.guard.model import GuardCluster, GuardRule
@@ -31,7 +32,6 @@ def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule,
         for c in sorted(fleet.spec.clusters, key=lambda c: c.id)
     )
     rules = []
-    ids = rule_ids(p.name for p in fleet.spec.policies)
     for policy in fleet.spec.policies:
         if policy.action != "deny" or not is_cluster_only(policy.from_):
             continue
@@ -41,15 +41,17 @@ def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule,
         dst = select(fleet, policy.to)
         if src is None or dst is None or not src or not dst:
             continue
-        rules.append(GuardRule(ids[policy.name], policy.name, src, dst, ports_of(policy.to)))
-    return clusters, tuple(rules)
+        rules.append(GuardRule(0, policy.name, src, dst, ports_of(policy.to)))
+    return clusters, _numbered(rules)
 
 
-def rule_ids(names: Iterable[str]) -> dict[str, int]:
-    """Each policy's rule id: its rank among all policy names, from 1. Names are unique, so
-    ids (and the per-rule counters an operator reads) do not move when policies are reordered.
-    """
-    return {name: i + 1 for i, name in enumerate(sorted(set(names)))}
+def _numbered(rules: Iterable[GuardRule]) -> tuple[GuardRule, ...]:
+    """The rules in file order, each with its id: its rank by name among the guard's rules,
+    from 1. Names are unique, so ids (and the per-rule counters an operator reads) do not move
+    when policies are reordered, nor when a policy the guard does not enforce is added."""
+    rules = list(rules)
+    rank = {name: i + 1 for i, name in enumerate(sorted(r.name for r in rules))}
+    return tuple(replace(r, id=rank[r.name]) for r in rules)
 
 
 def is_cluster_only(peer: Peer) -> bool:
@@ -104,7 +106,6 @@ def from_resolved(
         for c in sorted(resolved.clusters, key=lambda c: c.id)
     )
     rules = []
-    rule_id = rule_ids(p.name for p in resolved.policies)
     for policy in resolved.policies:
         if policy.action != "deny":
             continue
@@ -114,8 +115,8 @@ def from_resolved(
         dst = tuple(sorted(ids[name] for name in policy.destination.clusters))
         if src and dst:
             ports = policy.ports or None  # no ports listed: every port
-            rules.append(GuardRule(rule_id[policy.name], policy.name, src, dst, ports))
-    return clusters, tuple(rules)
+            rules.append(GuardRule(0, policy.name, src, dst, ports))
+    return clusters, _numbered(rules)
 
 
 def _only_clusters(side: WorkloadSet) -> bool:

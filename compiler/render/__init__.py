@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from itertools import pairwise
 
-from compiler.guard.render import render as render_guard
 from compiler.render import clustermesh, flux, policies, services
 from compiler.render.output import File
 from compiler.resolve.model import ResolvedFleet
@@ -30,11 +29,19 @@ __all__ = ["RENDERERS", "File", "render"]
 
 Renderer = Callable[[ResolvedFleet], Iterable[File]]
 
+
+def _guard(resolved: ResolvedFleet) -> list[File]:
+    # compiler.guard.render imports compiler.render.output, so import it when first used
+    from compiler.guard.render import render as render_guard
+
+    return list(render_guard(resolved))
+
+
 RENDERERS: tuple[Renderer, ...] = (
     clustermesh.render,
     services.render,
     policies.render_policies,
-    render_guard,
+    _guard,
     # Add a renderer here: one line, `module.function`, in the order files should be built.
 )
 
