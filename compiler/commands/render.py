@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import posixpath
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler import __version__
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
@@ -28,6 +30,9 @@ from compiler.commands.common import (
 )
 from compiler.diagnostics import Diagnostics
 from compiler.emit.write import Output, OutputError, locked
+
+if TYPE_CHECKING:
+    from compiler.pipeline import Compiled
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> None:
@@ -54,6 +59,32 @@ def source_label(path: str) -> str:
         return Path(path).name
 
 
+def _check_flux_path(compiled: Compiled, out: Path, diags: Diagnostics) -> None:
+    """Warn when the Flux Kustomizations would look for the output somewhere else than DIR.
+
+    Their ``spec.path`` comes from ``spec.flux.path`` (repository-relative); DIR is compared
+    with it relative to the working directory, where fleet repositories run fleetc (their
+    root). DIR outside the working directory is not judged.
+    """
+    try:
+        where = out.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return
+    expected = compiled.resolved.flux.path
+    if posixpath.normpath(expected) == posixpath.normpath(where):
+        return
+    doc = compiled.checked.doc
+    path = ("spec", "flux", "path")
+    at = doc.position(path) if doc.exists(path) else doc.key_position(("spec",))
+    diags.warning(
+        "flux-path-mismatch",
+        f"the Flux Kustomizations read the output from {expected} (spec.flux.path), but it is"
+        f" rendered into ./{where}",
+        at,
+        hint=f"set spec.flux.path: ./{where}, or render with --out {expected}",
+    )
+
+
 @dataclass(frozen=True)
 class Rendered:
     """What a render did, for the command that asked for it (render or commit)."""
@@ -64,7 +95,9 @@ class Rendered:
     removed: int
 
 
-def compile_tree(data: bytes, label: str, output: str) -> dict[str, bytes] | None:
+def compile_tree(
+    data: bytes, label: str, output: str, out: Path | None = None
+) -> dict[str, bytes] | None:
     """Compile FLEET into the bytes of every owned file; print diagnostics (warnings too)."""
     from compiler.emit.serialize import build_tree
     from compiler.load import Source
@@ -72,6 +105,8 @@ def compile_tree(data: bytes, label: str, output: str) -> dict[str, bytes] | Non
 
     diags = Diagnostics()
     compiled = compile_fleet(data, label, diags)
+    if compiled is not None and out is not None:
+        _check_flux_path(compiled, out, diags)
     sources = {label: Source(label, data.decode("utf-8", "replace"))}
     if print_diagnostics(diags, sources, output) != EXIT_OK or compiled is None:
         return None
@@ -94,7 +129,7 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
                 return _render_locked(output, data, label, key, args, then)
         if out.exists() or out.is_symlink():
             raise UsageError(f"{out} exists and is not a directory")
-        tree = compile_tree(data, label, args.output)
+        tree = compile_tree(data, label, args.output, out)
         if tree is None:
             return EXIT_FINDINGS
         if args.check:
@@ -122,7 +157,7 @@ def _render_locked(
         _status(f"{output.root} is up to date")
         return then(output, Rendered(output.root, label, 0, 0)) if then else EXIT_OK
     if tree is None:
-        tree = compile_tree(data, label, args.output)
+        tree = compile_tree(data, label, args.output, output.root)
         if tree is None:
             return EXIT_FINDINGS
     if args.check:
