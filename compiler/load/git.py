@@ -23,21 +23,19 @@ class AtRevision:
     """None when the file does not exist at that revision (a new fleet)."""
 
 
-def _git(cwd: Path, *args: str) -> str:
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60)
     except FileNotFoundError:
         raise GitError("git is not installed") from None
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = _run(cwd, *args)
     if done.returncode != 0:
-        raise GitError(done.stderr.strip() or f"git {' '.join(args)} failed")
-    return done.stdout
+        stderr = done.stderr.decode("utf-8", "replace").strip()
+        raise GitError(stderr or f"git {' '.join(args)} failed")
+    return done.stdout.decode("utf-8", "replace")
 
 
 def toplevel(path: Path) -> Path:
@@ -73,15 +71,6 @@ def read_at(fleet: Path, revision: str) -> AtRevision:
     if not commit:
         raise GitError(f"revision {revision!r} does not resolve to a commit")
     rel = fleet.resolve().relative_to(repo.resolve()).as_posix()
-    try:
-        done = subprocess.run(
-            ["git", "cat-file", "blob", f"{commit}:{rel}"],
-            cwd=repo,
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed") from None
+    done = _run(repo, "cat-file", "blob", f"{commit}:{rel}")
     data = done.stdout if done.returncode == 0 else None
     return AtRevision(revision, commit, data)
