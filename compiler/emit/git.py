@@ -14,8 +14,11 @@ advice.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +35,25 @@ class Committed:
     pathspec: str
 
 
-def _git(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _git(
+    args: list[str],
+    cwd: Path,
+    check: bool = True,
+    *,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     # LC_ALL=C so messages we match on are git's English ones; never prompt in CI.
-    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+    full_env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+            ["git", *args],
+            cwd=cwd,
+            env=full_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError:
         raise GitError("git is not installed (not on PATH)") from None
@@ -92,3 +108,216 @@ def commit(directory: Path, message: str, lock_wait: float = 10.0) -> Committed:
     _locked_retry(commit_args, top, lock_wait)
     head = _git(["rev-parse", "HEAD"], top).stdout.strip()
     return Committed(head, relative)
+
+
+# -- the source commit, named in trailers ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Where the rendered fleet file's bytes come from, as far as git can vouch for them."""
+
+    commit: str | None
+    """HEAD of the fleet file's repository, when HEAD holds exactly the bytes rendered."""
+    detail: str
+    """Why there is no commit to name: ``working tree (dirty)``, ``untracked``, ..."""
+
+
+def source_state(fleet: Path, digest: str) -> SourceState:
+    """Name HEAD as the source when ``HEAD:fleet`` has sha256 `digest`, else say why not.
+
+    The bytes compared are the ones that were rendered (by digest), not the file as it is now,
+    so an edit after fleetc read the file cannot make a dirty render look committed.
+    """
+    import hashlib
+
+    directory = fleet.absolute().parent
+    try:
+        top = toplevel(directory)
+    except GitError:
+        return SourceState(None, "not in a git repository")
+    head = _git(["rev-parse", "--verify", "-q", "HEAD"], top, check=False)
+    if head.returncode != 0:
+        return SourceState(None, "untracked (no commit yet)")
+    sha = head.stdout.strip()
+    relative = (directory.resolve() / fleet.name).relative_to(top).as_posix()
+    blob = subprocess.run(
+        ["git", "cat-file", "blob", f"{sha}:{relative}"],
+        cwd=top,
+        capture_output=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    if blob.returncode != 0:
+        return SourceState(None, "untracked (not in HEAD)")
+    if hashlib.sha256(blob.stdout).hexdigest() != digest:
+        return SourceState(None, "working tree (dirty)")
+    return SourceState(sha, "")
+
+
+def with_trailers(message: str, trailers: list[tuple[str, str]], cwd: Path) -> str:
+    """`message` with `trailers` in its trailer block, via git's own parser.
+
+    ``git interpret-trailers`` joins an existing block (a user's ``Signed-off-by``) instead of
+    starting a second paragraph git would no longer read as trailers, and puts the blank line
+    before a new block. ``--if-exists replace``: fleetc's values are the facts.
+    """
+    args = ["interpret-trailers", "--if-exists", "replace", "--if-missing", "add"]
+    for key, value in trailers:
+        args += ["--trailer", f"{key}: {value}"]
+    text = message if message.endswith("\n") else message + "\n"
+    return _git(args, cwd, stdin=text).stdout
+
+
+# -- a deploy branch, built with plumbing: no working tree, index or HEAD is touched ----------
+
+
+class Conflict(GitError):
+    """Someone else moved the branch: a race lost on every retry, or a rejected push (exit 1)."""
+
+
+def _branch_ref(top: Path, branch: str) -> str:
+    proc = _git(["check-ref-format", "--branch", branch], top, check=False)
+    if proc.returncode != 0 or branch.startswith("-"):
+        raise GitError(f"{branch!r} is not a valid branch name")
+    ref = f"refs/heads/{proc.stdout.strip()}"
+    # Moving a checked-out branch under its work tree would leave that index and work tree
+    # out of step with their HEAD (a phantom staged revert), so it is refused.
+    worktrees = _git(["worktree", "list", "--porcelain"], top).stdout.splitlines()
+    if f"branch {ref}" in worktrees:
+        raise GitError(
+            f"branch {branch} is checked out; --branch commits to a branch nobody has checked "
+            "out (run fleetc commit without --branch to commit in place)"
+        )
+    return ref
+
+
+def _hash_blobs(top: Path, scratch: Path, tree: dict[str, bytes]) -> dict[str, str]:
+    """Write every file as a blob in one ``git hash-object`` run; path -> object id.
+
+    Files are staged in `scratch` under numbered names, so no rendered path reaches the
+    newline-separated ``--stdin-paths`` list. ``--no-filters``: the bytes are stored exactly
+    as rendered, whatever ``.gitattributes`` says.
+    """
+    paths = sorted(tree)
+    for index, path in enumerate(paths):
+        (scratch / f"{index}.blob").write_bytes(tree[path])
+    listing = "".join(f"{scratch / f'{index}.blob'}\n" for index in range(len(paths)))
+    args = ["hash-object", "-w", "--no-filters", "--stdin-paths"]
+    ids = _git(args, top, stdin=listing).stdout.split()
+    if len(ids) != len(paths):
+        raise GitError("git hash-object returned fewer ids than files")
+    return dict(zip(paths, ids, strict=True))
+
+
+def _build_tree(
+    top: Path, scratch: Path, base: str | None, directory: str, blobs: dict[str, str]
+) -> str:
+    """`base`'s tree (or empty) with `directory` replaced by `blobs`, via a private index."""
+    env = {"GIT_INDEX_FILE": str(scratch / "index")}
+    _git(["read-tree", base or "--empty"], top, env=env)
+    literal = f":(literal){directory}" if directory != "." else "."
+    old = _git(["ls-files", "-z", "--cached", "--", literal], top, env=env).stdout
+    if old:
+        _git(["update-index", "--force-remove", "-z", "--stdin"], top, env=env, stdin=old)
+    prefix = "" if directory == "." else directory + "/"
+    entries = "".join(f"100644 {oid}\t{prefix}{path}\0" for path, oid in sorted(blobs.items()))
+    _git(["update-index", "--add", "-z", "--index-info"], top, env=env, stdin=entries)
+    return _git(["write-tree"], top, env=env).stdout.strip()
+
+
+def _tip(top: Path, ref: str) -> str | None:
+    proc = _git(["rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], top, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def branch_commit(
+    top: Path,
+    directory: str,
+    tree: dict[str, bytes],
+    branch: str,
+    message: str,
+    *,
+    attempts: int = 8,
+    before_update: Callable[[], None] | None = None,
+) -> Committed:
+    """Commit `tree` as `directory` (repo-relative) on `branch`, keeping the rest of its tree.
+
+    The ref moves with ``git update-ref REF NEW OLD``, a compare-and-swap: when another run
+    moved the branch after we read it, the update fails, and the commit is rebuilt on the new
+    tip (bounded `attempts`, then `Conflict`). So racing runs never lose each other's commits
+    and the history stays linear. `before_update` is a test hook run just before the swap.
+    """
+    ref = _branch_ref(top, branch)
+    with tempfile.TemporaryDirectory(prefix="fleetc-branch-") as name:
+        scratch = Path(name)
+        blobs = _hash_blobs(top, scratch, tree)
+        last = ""
+        for attempt in range(attempts):
+            old = _tip(top, ref)
+            new_tree = _build_tree(top, scratch, old, directory, blobs)
+            if (
+                old is not None
+                and new_tree == _git(["rev-parse", f"{old}^{{tree}}"], top).stdout.strip()
+            ):
+                return Committed(None, directory)
+            parents = ["-p", old] if old is not None else []
+            new = _git(["commit-tree", new_tree, *parents, "-F", "-"], top, stdin=message)
+            commit_id = new.stdout.strip()
+            if before_update is not None:
+                before_update()
+            # "" as the old value: the ref must not exist yet (first commit on the branch).
+            update = ["update-ref", "-m", f"fleetc: commit {directory}", ref, commit_id, old or ""]
+            proc = _git(update, top, check=False)
+            if proc.returncode == 0:
+                return Committed(commit_id, directory)
+            last = (proc.stderr or proc.stdout).strip()
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # let the winner finish
+    raise Conflict(
+        f"branch {branch} kept moving under fleetc ({attempts} attempts); last git error: {last}"
+    )
+
+
+def push(top: Path, remote: str, branch: str) -> None:
+    """Push `branch` to the same name on `remote`; a rejected update is a `Conflict`."""
+    ref = f"refs/heads/{branch}"
+    proc = _git(["push", "--porcelain", remote, f"{ref}:{ref}"], top, check=False)
+    if proc.returncode == 0:
+        return
+    rejected = [line for line in proc.stdout.splitlines() if line.startswith("!")]
+    if rejected:
+        reason = rejected[0].split("\t")[-1]
+        raise Conflict(
+            f"push of {branch} to {remote} was rejected {reason}: "
+            "the remote branch has commits this one lacks"
+        )
+    raise GitError(f"git push failed: {(proc.stderr or proc.stdout).strip()}")
+
+
+def locate(out: Path) -> tuple[Path, str]:
+    """The work tree that would hold `out` (which need not exist yet), and `out` relative to it.
+
+    The nearest existing ancestor decides the repository; the rest of the path is appended
+    as written (after resolving ``..``), so a DIR that does not exist yet is placed correctly.
+    """
+    absolute = Path(os.path.normpath(out.absolute()))
+    existing = absolute
+    while not existing.is_dir() and existing != existing.parent:
+        existing = existing.parent
+    top = toplevel(existing)
+    full = existing.resolve() / absolute.relative_to(existing)
+    try:
+        relative = full.relative_to(top).as_posix()
+    except ValueError:
+        raise GitError(f"{out} is outside the repository at {top}") from None
+    if relative.split("/")[0] == ".git":
+        raise GitError(f"{out} is inside the repository's .git directory")
+    return top, relative
+
+
+def current_branch(top: Path) -> str:
+    """The checked-out branch's short name; a detached HEAD has none to push."""
+    proc = _git(["symbolic-ref", "-q", "--short", "HEAD"], top, check=False)
+    if proc.returncode != 0:
+        raise GitError("HEAD is detached: there is no branch to push")
+    return proc.stdout.strip()
