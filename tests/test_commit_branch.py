@@ -1,0 +1,283 @@
+"""`fleetc commit --branch` and `--push` against real git repositories and a bare remote.
+
+The deploy branch is built with plumbing, so the checks here are about what must NOT move
+(working tree, index, HEAD), what must be kept (the rest of the branch), and what a race or a
+rejected push does (no lost commit, linear history, a clean exit 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from compiler.emit.git import Committed, Conflict, GitError, branch_commit
+from tests.conftest import FLEETS, require_tool
+from tests.emit_support import fleetc, require_renderers, snapshot
+from tests.test_commit import IDENTITY, fleet_repo, git
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    require_tool("git")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README").write_text("fleet repo\n")
+    git(root, "add", "README")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def state(repo: Path) -> tuple[str, str, str, str, str]:
+    """Everything --branch must leave alone: status, HEAD, its branch, the index, the diff."""
+    return (
+        git(repo, "status", "--porcelain", "--untracked-files=all"),
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "symbolic-ref", "HEAD"),
+        git(repo, "ls-files", "--stage"),
+        git(repo, "diff", "--cached", "HEAD"),
+    )
+
+
+def trailer(repo: Path, rev: str, key: str) -> str:
+    return git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev).strip()
+
+
+def branch_files(repo: Path, rev: str, prefix: str) -> dict[str, bytes]:
+    """path (relative to `prefix`) -> bytes of every file under `prefix` at `rev`."""
+    listing = git(repo, "ls-tree", "-r", "-z", "--full-tree", rev, "--", prefix)
+    files: dict[str, bytes] = {}
+    for entry in filter(None, listing.split("\0")):
+        meta, path = entry.split("\t", 1)
+        mode, kind, oid = meta.split()
+        assert (mode, kind) == ("100644", "blob"), entry
+        blob = subprocess.run(["git", "cat-file", "blob", oid], cwd=repo, capture_output=True)
+        files[path.removeprefix(prefix + "/")] = blob.stdout
+    return files
+
+
+def tip(repo: Path, branch: str = "deploy") -> str:
+    return git(repo, "rev-parse", f"refs/heads/{branch}").strip()
+
+
+def test_first_run_creates_the_branch_and_touches_nothing(repo: Path, tmp_path: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    (repo / "staged.txt").write_text("user's staged work\n")
+    git(repo, "add", "staged.txt")
+    (repo / "README").write_text("unstaged edit\n")
+    (repo / "untracked.txt").write_text("x\n")
+    before = state(repo)
+    proc = fleetc("commit", "--branch", "deploy", "--out", "rendered", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "committed rendered on deploy" in proc.stderr
+    assert state(repo) == before
+    assert not (repo / "rendered").exists()
+    # the branch holds exactly what `render` writes (minus the private cache), all 100644
+    expected = tmp_path / "expected"
+    assert fleetc("render", "fleet.yaml", "--out", str(expected), cwd=repo).returncode == 0
+    assert branch_files(repo, "deploy", "rendered") == snapshot(expected)
+    assert git(repo, "rev-list", "--parents", "-n1", "deploy").split() == [tip(repo)]
+    assert trailer(repo, "deploy", "Fleetc-Source-Commit") == before[1].strip()
+
+
+def test_no_change_no_commit_then_one_commit_on_the_previous_tip(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    assert fleetc("commit", "--branch", "deploy", cwd=repo).returncode == 0
+    first = tip(repo)
+    again = fleetc("commit", "--branch", "deploy", cwd=repo)
+    assert again.returncode == 0 and "nothing to commit" in again.stderr
+    assert tip(repo) == first
+    shutil.copy(FLEETS / "contoso" / "fleet.yaml", repo / "fleet.yaml")
+    git(repo, "commit", "-q", "-am", "fleet: contoso")
+    source = git(repo, "rev-parse", "HEAD").strip()
+    proc = fleetc("commit", "--branch", "deploy", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert git(repo, "rev-parse", "deploy~1").strip() == first
+    assert trailer(repo, "deploy", "Fleetc-Source-Commit") == source
+    digest = hashlib.sha256((repo / "fleet.yaml").read_bytes()).hexdigest()
+    assert trailer(repo, "deploy", "Fleetc-Source-Digest") == f"sha256:{digest}"
+    assert trailer(repo, "deploy", "Fleetc-Version")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_dirty_fleet_file_is_refused_and_nothing_is_committed(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    (repo / "fleet.yaml").write_text((repo / "fleet.yaml").read_text() + "# edited\n")
+    proc = fleetc("commit", "--branch", "deploy", cwd=repo)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "committed and unmodified" in proc.stderr and "dirty" in proc.stderr
+    assert git(repo, "branch", "--list", "deploy") == ""
+
+
+def put_on_branch(repo: Path, branch: str, files: dict[str, str]) -> None:
+    """Give `branch` some content of its own (test setup may switch branches; fleetc may not)."""
+    git(repo, "switch", "-q", "-c", branch)
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+        git(repo, "add", path)
+    git(repo, "commit", "-q", "-m", f"{branch}: hand-written content")
+    git(repo, "switch", "-q", "main")
+    for path in files:
+        assert not (repo / path).exists()
+
+
+def test_the_rest_of_the_branch_is_kept(repo: Path) -> None:
+    put_on_branch(
+        repo,
+        "deploy",
+        {"envs/prod/old.yaml": "stale\n", "envs/staging/x.yaml": "s\n", "docs/k.md": "k\n"},
+    )
+    base = tip(repo)
+    before = state(repo)
+    done = branch_commit(repo, "envs/prod", {"a.yaml": b"a\n", "b/c.yaml": b"c\n"}, "deploy", "m")
+    assert done.commit == tip(repo) and git(repo, "rev-parse", "deploy~1").strip() == base
+    files = branch_files(repo, "deploy", ".")
+    assert files == {
+        "README": b"fleet repo\n",
+        "docs/k.md": b"k\n",
+        "envs/prod/a.yaml": b"a\n",
+        "envs/prod/b/c.yaml": b"c\n",
+        "envs/staging/x.yaml": b"s\n",
+    }
+    assert state(repo) == before
+
+
+def test_a_checked_out_branch_or_a_bad_name_is_refused(repo: Path) -> None:
+    with pytest.raises(GitError, match="checked out"):
+        branch_commit(repo, "out", {"a.yaml": b"a\n"}, "main", "m")
+    with pytest.raises(GitError, match="not a valid branch name"):
+        branch_commit(repo, "out", {"a.yaml": b"a\n"}, "bad..name", "m")
+
+
+def test_a_ref_moved_before_the_swap_is_rebuilt_on_the_new_tip(repo: Path) -> None:
+    branch_commit(repo, "one", {"a.yaml": b"1\n"}, "deploy", "first")
+    first = tip(repo)
+    interloper: list[Committed] = []
+
+    def race() -> None:  # another run lands between our read of the tip and our swap
+        if not interloper:
+            interloper.append(branch_commit(repo, "two", {"b.yaml": b"2\n"}, "deploy", "other"))
+
+    done = branch_commit(repo, "three", {"c.yaml": b"3\n"}, "deploy", "ours", before_update=race)
+    assert done.commit == tip(repo)
+    chain = git(repo, "rev-list", "--first-parent", "deploy").split()
+    assert chain == [done.commit, interloper[0].commit, first]
+    assert set(branch_files(repo, "deploy", ".")) == {"one/a.yaml", "two/b.yaml", "three/c.yaml"}
+
+
+def test_a_race_lost_on_every_attempt_is_a_conflict(repo: Path) -> None:
+    count = iter(range(100))
+
+    def always_race() -> None:
+        branch_commit(repo, f"other{next(count)}", {"b.yaml": b"2\n"}, "deploy", "other")
+
+    with pytest.raises(Conflict, match="kept moving"):
+        branch_commit(
+            repo, "ours", {"a.yaml": b"1\n"}, "deploy", "m", attempts=3, before_update=always_race
+        )
+    assert "ours/a.yaml" not in branch_files(repo, "deploy", ".")
+
+
+def test_racing_threads_lose_no_commit(repo: Path) -> None:
+    runs = 6
+    barrier = threading.Barrier(runs)
+    results: dict[int, Committed | Exception] = {}
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = branch_commit(
+                repo, f"d{i}", {"f.yaml": f"{i}\n".encode()}, "deploy", f"{i}"
+            )
+        except Exception as exc:  # recorded, checked below: only a clean Conflict is allowed
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    won = {i: r.commit for i, r in results.items() if isinstance(r, Committed)}
+    assert all(isinstance(r, Conflict) for i, r in results.items() if i not in won), results
+    assert len(results) == runs and won
+    history = git(repo, "rev-list", "deploy").split()
+    assert git(repo, "rev-list", "--min-parents=2", "deploy") == ""  # linear
+    assert sorted(history) == sorted(c for c in won.values() if c)  # no lost, no extra
+    assert set(branch_files(repo, "deploy", ".")) == {f"d{i}/f.yaml" for i in won}
+
+
+def test_two_racing_commands_both_succeed_and_commit_once(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "compiler", "commit", "--branch", "deploy"],
+            cwd=repo,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert sum("committed" in e for e in errors) == 1, errors
+    assert sum("nothing to commit" in e for e in errors) == 1, errors
+    assert len(git(repo, "rev-list", "deploy").split()) == 1
+
+
+# -- pushing to a bare remote ------------------------------------------------------------------
+
+
+def remote(repo: Path) -> Path:
+    bare = repo.parent / "remote.git"
+    git(repo.parent, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
+def test_push_to_a_bare_remote_then_a_rejected_push_is_a_clean_error(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    bare = remote(repo)
+    proc = fleetc("commit", "--branch", "deploy", "--push", "origin", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed deploy to origin" in proc.stderr
+    assert git(bare, "rev-parse", "refs/heads/deploy").strip() == tip(repo)
+    # someone else moves the remote branch; our next commit is not a fast-forward of it
+    other = branch_commit(repo, "elsewhere", {"x.yaml": b"x\n"}, "other", "someone else")
+    assert other.commit is not None
+    git(repo, "push", "-q", "--force", "origin", f"{other.commit}:refs/heads/deploy")
+    shutil.copy(FLEETS / "contoso" / "fleet.yaml", repo / "fleet.yaml")
+    git(repo, "commit", "-q", "-am", "fleet: contoso")
+    proc = fleetc("commit", "--branch", "deploy", "--push", "origin", cwd=repo)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "rejected" in proc.stderr and "committed rendered on deploy" in proc.stderr
+    assert git(bare, "rev-parse", "refs/heads/deploy").strip() == other.commit
+
+
+def test_push_in_place_pushes_the_current_branch(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    bare = remote(repo)
+    proc = fleetc("commit", "--out", "rendered", "--push", "origin", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed main to origin" in proc.stderr
+    assert git(bare, "rev-parse", "refs/heads/main") == git(repo, "rev-parse", "HEAD")
+    assert git(bare, "ls-tree", "--name-only", "main").split() == [
+        "README",
+        "fleet.yaml",
+        "rendered",
+    ]
