@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
 import signal
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit.git import GitError, commit
+from compiler import __version__
+from compiler.emit.git import GitError, commit, source_state, with_trailers
 from compiler.emit.serialize import build_tree
 from compiler.emit.write import locked
 from compiler.render.output import File
@@ -242,3 +244,80 @@ def test_directory_names_are_literal_pathspecs(repo: Path) -> None:
     assert done.commit is not None
     files = git(repo, "show", "--name-only", "--format=", "HEAD").split("\n")
     assert "out [x]*/a.yaml" in files and not any(f.startswith("out x/") for f in files)
+
+
+# -- trailers: which source commit a rendered commit came from ------------------------------
+
+
+def trailers(repo: Path, rev: str = "HEAD") -> list[str]:
+    message = git(repo, "log", "-1", "--format=%B", rev)
+    parsed = subprocess.run(
+        ["git", "interpret-trailers", "--parse"],
+        input=message,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parsed.stdout.splitlines()
+
+
+def test_in_place_commit_names_its_source_commit_and_leaves_staged_work(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    source = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "other.txt").write_text("user's staged work\n")
+    git(repo, "add", "other.txt")
+    proc = fleetc("commit", "--out", "rendered", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    digest = hashlib.sha256((repo / "fleet.yaml").read_bytes()).hexdigest()
+    assert trailers(repo) == [
+        f"Fleetc-Source-Commit: {source}",
+        f"Fleetc-Source-Digest: sha256:{digest}",
+        f"Fleetc-Version: {__version__}",
+    ]
+    assert git(repo, "rev-parse", "HEAD~1").strip() == source
+    assert "other.txt" not in git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert git(repo, "diff", "--cached", "--name-only").split() == ["other.txt"]
+
+
+def test_in_place_commit_of_a_dirty_fleet_says_so(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    (repo / "fleet.yaml").write_text((repo / "fleet.yaml").read_text() + "# not committed\n")
+    proc = fleetc("commit", "--out", "rendered", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    lines = trailers(repo)
+    assert "Fleetc-Source: working tree (dirty)" in lines
+    assert not any(line.startswith("Fleetc-Source-Commit") for line in lines)
+
+
+def test_source_state_compares_the_rendered_bytes_with_head(repo: Path) -> None:
+    fleet = repo / "fleet.yaml"
+    fleet.write_text("a\n")
+    digest = hashlib.sha256(b"a\n").hexdigest()
+    assert source_state(fleet, digest).detail == "untracked (not in HEAD)"
+    git(repo, "add", "fleet.yaml")
+    git(repo, "commit", "-q", "-m", "fleet")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert source_state(fleet, digest).commit == head
+    # the file changed after it was read: what counts is the digest of what was rendered
+    fleet.write_text("b\n")
+    assert source_state(fleet, digest).commit == head
+    assert source_state(fleet, hashlib.sha256(b"b\n").hexdigest()).detail == "working tree (dirty)"
+    assert source_state(repo.parent / "elsewhere.yaml", digest).detail == "not in a git repository"
+
+
+def test_trailers_join_an_existing_trailer_block(repo: Path) -> None:
+    message = "deploy\n\nbody text\n\nSigned-off-by: A <a@example.invalid>\n"
+    out = with_trailers(message, [("Fleetc-Version", "1"), ("Fleetc-Source", "x")], repo)
+    assert out.startswith("deploy\n\nbody text\n\nSigned-off-by:")
+    parsed = subprocess.run(
+        ["git", "interpret-trailers", "--parse"], input=out, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert parsed == [
+        "Signed-off-by: A <a@example.invalid>",
+        "Fleetc-Version: 1",
+        "Fleetc-Source: x",
+    ]
+    plain = with_trailers("subject only", [("Fleetc-Version", "1")], repo)
+    assert plain == "subject only\n\nFleetc-Version: 1\n"

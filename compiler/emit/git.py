@@ -160,9 +160,10 @@ def with_trailers(message: str, trailers: list[tuple[str, str]], cwd: Path) -> s
 
     ``git interpret-trailers`` joins an existing block (a user's ``Signed-off-by``) instead of
     starting a second paragraph git would no longer read as trailers, and puts the blank line
-    before a new block. ``--if-exists replace``: fleetc's values are the facts.
+    before a new block. ``--if-exists add``: git matches trailer keys by prefix, so
+    ``replace`` would let ``Fleetc-Source-Digest`` replace a ``Fleetc-Source`` line.
     """
-    args = ["interpret-trailers", "--if-exists", "replace", "--if-missing", "add"]
+    args = ["interpret-trailers", "--no-divider", "--if-exists", "add", "--if-missing", "add"]
     for key, value in trailers:
         args += ["--trailer", f"{key}: {value}"]
     text = message if message.endswith("\n") else message + "\n"
