@@ -46,17 +46,29 @@ def _one_line(text: str) -> str:
     return " ".join(text.replace("*/", "* /").replace("-->", "-- >").split())
 
 
-def serialize(file: File, source: str) -> bytes:
-    """The bytes written for `file`; `source` is the fleet file as the user named it."""
+def serialize(file: File, source: str, bodies: dict[int, str] | None = None) -> bytes:
+    """The bytes written for `file`; `source` is the fleet file as the user named it.
+
+    `bodies` caches dumped YAML by ``id(file.content)``: renderers share one object between
+    the files of several clusters (a policy applied fleet-wide), and dumping it once per file
+    was most of the serialization time. Ids are only stable while the objects live, so the
+    cache must not outlive the files it was filled from (`build_tree` keeps one per call).
+    """
     ext = splitext(file.path)[1].lower()
     lines = [_one_line(line) for line in header_lines(source, file.origin)]
     if isinstance(file.content, str):
         body = file.content
     else:
-        # Imported here: the YAML writer is only needed once a render gets this far.
-        from compiler.emit.yaml import dump
+        key = id(file.content)
+        cached = bodies.get(key) if bodies is not None else None
+        if cached is None:
+            # Imported here: the YAML writer is only needed once a render gets this far.
+            from compiler.emit.yaml import dump
 
-        body = dump(file.content)
+            cached = dump(file.content)
+            if bodies is not None:
+                bodies[key] = cached
+        body = cached
     if body and not body.endswith("\n"):
         body += "\n"
     return (_comment(lines, ext) + body).encode("utf-8")
@@ -112,10 +124,11 @@ def build_tree(
 ) -> dict[str, bytes]:
     """Every byte fleetc will own under DIR: the rendered files, the manifest, its .gitignore."""
     tree: dict[str, bytes] = {}
+    bodies: dict[int, str] = {}  # valid for this call only: `files` keeps every key alive
     for file in files:
         if file.path in tree or file.path.startswith(META_DIR + "/"):
             raise ValueError(f"renderer produced {file.path!r} twice or in the reserved .fleetc/")
-        tree[file.path] = serialize(file, source)
+        tree[file.path] = serialize(file, source, bodies)
     manifest = manifest_bytes(fleet, source, source_data, version, tree)
     tree[GITIGNORE] = GITIGNORE_TEXT.encode()
     tree[MANIFEST] = manifest
