@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit.git import Committed, Conflict, GitError, branch_commit
+from compiler.emit.git import Committed, Conflict, GitError, branch_commit, locate, push
 from tests.conftest import FLEETS, require_tool
 from tests.emit_support import fleetc, require_renderers, snapshot
 from tests.test_commit import IDENTITY, fleet_repo, git
@@ -281,3 +281,27 @@ def test_push_in_place_pushes_the_current_branch(repo: Path) -> None:
         "fleet.yaml",
         "rendered",
     ]
+
+
+def test_a_push_refused_for_another_reason_is_a_git_error(repo: Path) -> None:
+    bare = remote(repo)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho protected >&2\nexit 1\n")
+    hook.chmod(0o755)
+    branch_commit(repo, "out", {"a.yaml": b"a\n"}, "deploy", "m")
+    with pytest.raises(GitError, match="refused") as caught:
+        push(repo, "origin", "deploy")
+    assert not isinstance(caught.value, Conflict)
+    with pytest.raises(GitError, match="push failed") as caught:
+        push(repo, "nowhere", "deploy")
+    assert not isinstance(caught.value, Conflict)
+
+
+def test_locate_places_a_directory_that_does_not_exist_yet(repo: Path) -> None:
+    (repo / "sub").mkdir()
+    assert locate(repo / "sub" / ".." / "deploy" / "prod") == (repo.resolve(), "deploy/prod")
+    assert locate(repo / "sub" / "..") == (repo.resolve(), ".")
+    with pytest.raises(GitError):  # inside .git: refused, whichever check sees it first
+        locate(repo / ".git" / "x")
+    with pytest.raises(GitError, match="not inside a git repository"):
+        locate(repo.parent / "elsewhere")

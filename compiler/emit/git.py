@@ -273,25 +273,36 @@ def branch_commit(
             if proc.returncode == 0:
                 return Committed(commit_id, directory)
             last = (proc.stderr or proc.stdout).strip()
+            # Retry only a race: the tip moved, or another run holds the ref's lock right now.
+            if _tip(top, ref) == old and "File exists" not in last:
+                raise GitError(f"git update-ref failed: {last}")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # let the winner finish
     raise Conflict(
-        f"branch {branch} kept moving under fleetc ({attempts} attempts); last git error: {last}"
+        f"branch {branch} kept moving (or stayed locked) under fleetc ({attempts} attempts); "
+        f"last git error: {last}"
     )
 
 
 def push(top: Path, remote: str, branch: str) -> None:
-    """Push `branch` to the same name on `remote`; a rejected update is a `Conflict`."""
+    """Push `branch` to the same name on `remote`.
+
+    A rejection because the remote branch moved (non-fast-forward) is a `Conflict`: someone
+    else got there first, run again. Any other refusal (a hook, a protected branch) or a
+    transport failure is a `GitError` carrying git's reason.
+    """
     ref = f"refs/heads/{branch}"
     proc = _git(["push", "--porcelain", remote, f"{ref}:{ref}"], top, check=False)
     if proc.returncode == 0:
         return
     rejected = [line for line in proc.stdout.splitlines() if line.startswith("!")]
-    if rejected:
-        reason = rejected[0].split("\t")[-1]
+    reason = rejected[0].split("\t")[-1] if rejected else ""
+    if any(word in reason for word in ("non-fast-forward", "fetch first", "stale info")):
         raise Conflict(
-            f"push of {branch} to {remote} was rejected {reason}: "
+            f"push of {branch} to {remote} was rejected {reason.removeprefix('[rejected] ')}: "
             "the remote branch has commits this one lacks"
         )
+    if reason:
+        raise GitError(f"push of {branch} to {remote} was refused: {reason}")
     raise GitError(f"git push failed: {(proc.stderr or proc.stdout).strip()}")
 
 
