@@ -88,7 +88,7 @@ def naive(resolved: ResolvedFleet) -> tuple[Counter[str], Counter[str]]:
 
 def _single(obj: dict[str, Any], direction: str, peer_cluster: str) -> dict[str, Any]:
     """`obj` rewritten for one peer cluster (the naive form): name and selector name it."""
-    out = json.loads(json.dumps(obj))
+    out: dict[str, Any] = json.loads(json.dumps(obj))
     out["metadata"]["name"] += f"-{peer_cluster}"
     spec = out["spec"]
     for field in (direction, f"{direction}Deny"):
@@ -163,7 +163,7 @@ def main() -> int:
     def per_cluster(counter: Counter[str]) -> dict[str, float]:
         return stats([float(counter[n]) for n in names])
 
-    result = {
+    result: dict[str, Any] = {
         "fleet": {"clusters": args.clusters, "services": args.services, "policies": args.policies},
         "load_seconds": load_s,
         "render_seconds": stats(render_times),

@@ -24,34 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
-def frozen_code(work: Path) -> dict[str, str]:
-    """Run fleetc from a private copy of the package: the fast path keys on fleetc's own code,
-    so an edit to the checkout between the cold and the warm run would otherwise (correctly)
-    force a full re-render and spoil the measurement."""
-    shutil.copytree(
-        ROOT / "compiler", work / "code" / "compiler", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return {**os.environ, "PYTHONPATH": str(work / "code")}
+from bench.common import frozen_code, libyaml_floor, stamps, timed  # noqa: E402
 
 
 def fleetc(work: Path, env: dict[str, str], *args: str) -> None:
@@ -65,39 +48,6 @@ def fleetc(work: Path, env: dict[str, str], *args: str) -> None:
     )
     if proc.returncode != 0:
         raise SystemExit(f"fleetc render failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-
-
-def stamps(root: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            st = Path(dirpath, name).stat()
-            out[os.path.join(dirpath, name)] = (st.st_mtime_ns, st.st_ino)
-    return out
-
-
-def libyaml_floor(objects: list[dict[str, Any]]) -> tuple[str, float]:
-    try:
-        import yaml
-
-        dumper = yaml.CSafeDumper
-
-        def dump() -> None:
-            # one stream for all objects: the cheapest way to drive libyaml from Python
-            yaml.dump_all(objects, Dumper=dumper, default_flow_style=False, sort_keys=True)
-
-        return "PyYAML CSafeDumper", timed(dump)[0]
-    except (ImportError, AttributeError):
-        from ruamel.yaml import YAML
-
-        yaml_rt = YAML(typ="safe", pure=False)
-
-        def dump_ruamel() -> None:
-            import io
-
-            yaml_rt.dump_all(objects, io.StringIO())
-
-        return "ruamel C emitter", timed(dump_ruamel)[0]
 
 
 def kustomize_all(out: Path) -> tuple[int, float]:
@@ -159,7 +109,7 @@ def main() -> int:
         n_roots, t_kustomize = (0, float("nan")) if args.no_kustomize else kustomize_all(out)
 
         size = sum(len(b) for b in tree.values())
-        figures = {
+        figures: dict[str, Any] = {
             "fleet": [args.clusters, args.services, args.policies],
             "files": len(tree),
             "objects": len(objects),

@@ -32,33 +32,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import RESULTS, run_child, summary  # noqa: E402
+from bench.common import fleetc_argv as fleetc  # noqa: E402
 from bench.fleetgen import generate  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 RATIO_TARGET = 25.0
 LARGE_SECONDS = 5.0
 LARGE_BYTES = 1 << 30
 
 
-def fleetc() -> list[str]:
-    script = Path(sys.executable).with_name("fleetc")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "compiler"]
-
-
 def timed(argv: list[str]) -> tuple[float, int, int]:
     """Wall seconds, exit status and peak RSS in bytes of one child process."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.stderr is not None:
-        child.stderr.close()
-    return elapsed, child.returncode, usage.ru_maxrss * 1024
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    return {"min": min(samples), "median": statistics.median(samples), "max": max(samples)}
+    child = run_child(argv, check=False)
+    return child.seconds, child.status, child.rss
 
 
 def bench_small(workdir: Path, repeat: int) -> dict[str, Any]:
