@@ -194,37 +194,78 @@ def _branch_ref(top: Path, branch: str) -> str:
 
 
 def _hash_blobs(top: Path, scratch: Path, tree: dict[str, bytes]) -> dict[str, str]:
-    """Write every file as a blob in one ``git hash-object`` run; path -> object id.
+    """Store every file as a blob in one ``git fast-import`` run; path -> object id.
 
-    Files are staged in `scratch` under numbered names, so no rendered path reaches the
-    newline-separated ``--stdin-paths`` list. ``--no-filters``: the bytes are stored exactly
-    as rendered, whatever ``.gitattributes`` says.
+    One process and one pack for the whole tree (a render can have 100,000 files; a temporary
+    file or a loose object per file costs far more than git's own work). The bytes are stored
+    exactly as rendered: no ``.gitattributes`` filter applies. Blobs git already has are not
+    stored again.
     """
     paths = sorted(tree)
-    for index, path in enumerate(paths):
-        (scratch / f"{index}.blob").write_bytes(tree[path])
-    listing = "".join(f"{scratch / f'{index}.blob'}\n" for index in range(len(paths)))
-    args = ["hash-object", "-w", "--no-filters", "--stdin-paths"]
-    ids = _git(args, top, stdin=listing).stdout.split()
-    if len(ids) != len(paths):
-        raise GitError("git hash-object returned fewer ids than files")
-    return dict(zip(paths, ids, strict=True))
+    marks = scratch / "marks"
+    args = ["git", "fast-import", "--quiet", "--done", f"--export-marks={marks}"]
+    env = {**os.environ, "LC_ALL": "C"}
+    # Streamed file by file (no second copy of the whole tree in memory); stderr goes to a
+    # file so a chatty git cannot block on a full pipe while we write.
+    with (scratch / "stderr").open("w+b") as errors:
+        proc = subprocess.Popen(
+            args, cwd=top, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        assert proc.stdin is not None
+        try:
+            for mark, path in enumerate(paths, 1):
+                data = tree[path]
+                proc.stdin.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)))
+                proc.stdin.write(data)
+                proc.stdin.write(b"\n")
+            proc.stdin.write(b"done\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # git stopped reading: its exit status and stderr say why
+        if proc.wait() != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()
+            raise GitError(f"git fast-import failed: {message}")
+    ids = dict(line.split() for line in marks.read_text().splitlines())
+    return {path: ids[f":{mark}"] for mark, path in enumerate(paths, 1)}
 
 
-def _build_tree(
-    top: Path, scratch: Path, base: str | None, directory: str, blobs: dict[str, str]
-) -> str:
-    """`base`'s tree (or empty) with `directory` replaced by `blobs`, via a private index."""
+def _subtree(top: Path, scratch: Path, blobs: dict[str, str]) -> str:
+    """The tree of the rendered files alone, written from a private, initially empty index.
+
+    Entries go in sorted, so the index only ever appends (removing a large DIR entry by entry
+    from a copy of the branch's index would be quadratic).
+    """
     env = {"GIT_INDEX_FILE": str(scratch / "index")}
-    _git(["read-tree", base or "--empty"], top, env=env)
-    literal = f":(literal){directory}" if directory != "." else "."
-    old = _git(["ls-files", "-z", "--cached", "--", literal], top, env=env).stdout
-    if old:
-        _git(["update-index", "--force-remove", "-z", "--stdin"], top, env=env, stdin=old)
-    prefix = "" if directory == "." else directory + "/"
-    entries = "".join(f"100644 {oid}\t{prefix}{path}\0" for path, oid in sorted(blobs.items()))
+    (scratch / "index").unlink(missing_ok=True)
+    entries = "".join(f"100644 {oid}\t{path}\0" for path, oid in sorted(blobs.items()))
     _git(["update-index", "--add", "-z", "--index-info"], top, env=env, stdin=entries)
     return _git(["write-tree"], top, env=env).stdout.strip()
+
+
+def _graft(top: Path, base: str | None, parts: list[str], subtree: str) -> str:
+    """`base` (a tree, or None for empty) with the path `parts` replaced by `subtree`.
+
+    Only the trees along DIR's path are rewritten (``git mktree`` per level); every other
+    entry, files and submodules alike, is carried over by id.
+    """
+    if not parts:
+        return subtree
+    name, rest = parts[0], parts[1:]
+    entries: list[str] = []
+    child: str | None = None
+    if base is not None:
+        listing = _git(["ls-tree", "-z", base], top).stdout
+        for entry in filter(None, listing.split("\0")):
+            meta, entry_name = entry.split("\t", 1)
+            if entry_name != name:
+                entries.append(entry)
+            elif meta.split()[1] == "tree":
+                child = meta.split()[2]
+    entries.append(f"040000 tree {_graft(top, child, rest, subtree)}\t{name}")
+    # --missing: a submodule's commit is not in this repository; every id here came from git.
+    stdin = "".join(entry + "\0" for entry in entries)
+    return _git(["mktree", "-z", "--missing"], top, stdin=stdin).stdout.strip()
 
 
 def _tip(top: Path, ref: str) -> str | None:
@@ -252,15 +293,14 @@ def branch_commit(
     ref = _branch_ref(top, branch)
     with tempfile.TemporaryDirectory(prefix="fleetc-branch-") as name:
         scratch = Path(name)
-        blobs = _hash_blobs(top, scratch, tree)
+        subtree = _subtree(top, scratch, _hash_blobs(top, scratch, tree))
+        parts = [] if directory == "." else directory.split("/")
         last = ""
         for attempt in range(attempts):
             old = _tip(top, ref)
-            new_tree = _build_tree(top, scratch, old, directory, blobs)
-            if (
-                old is not None
-                and new_tree == _git(["rev-parse", f"{old}^{{tree}}"], top).stdout.strip()
-            ):
+            base = _git(["rev-parse", f"{old}^{{tree}}"], top).stdout.strip() if old else None
+            new_tree = _graft(top, base, parts, subtree)
+            if new_tree == base:
                 return Committed(None, directory)
             parents = ["-p", old] if old is not None else []
             new = _git(["commit-tree", new_tree, *parents, "-F", "-"], top, stdin=message)
