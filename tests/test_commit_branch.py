@@ -155,6 +155,25 @@ def test_the_rest_of_the_branch_is_kept(repo: Path) -> None:
     assert state(repo) == before
 
 
+def test_a_file_at_dir_is_replaced_and_a_submodule_elsewhere_kept(repo: Path) -> None:
+    readme = git(repo, "rev-parse", "HEAD:README").strip()
+    gitlink = "1" * 40  # a submodule's commit, not an object of this repository
+    entries = f"100644 blob {readme}\tout\x00160000 commit {gitlink}\tvendor\x00"
+    root = subprocess.run(
+        ["git", "mktree", "-z", "--missing"],
+        cwd=repo,
+        input=entries,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    base = git(repo, "commit-tree", root, "-m", "setup").strip()
+    git(repo, "update-ref", "refs/heads/deploy", base)
+    branch_commit(repo, "out", {"a.yaml": b"a\n"}, "deploy", "m")
+    listing = git(repo, "ls-tree", "-r", "deploy").splitlines()
+    assert f"160000 commit {gitlink}\tvendor" in listing
+    assert [line.split("\t")[1] for line in listing] == ["out/a.yaml", "vendor"]
+
+
 def test_a_checked_out_branch_or_a_bad_name_is_refused(repo: Path) -> None:
     with pytest.raises(GitError, match="checked out"):
         branch_commit(repo, "out", {"a.yaml": b"a\n"}, "main", "m")
