@@ -324,3 +324,18 @@ def test_locate_places_a_directory_that_does_not_exist_yet(repo: Path) -> None:
         locate(repo / ".git" / "x")
     with pytest.raises(GitError, match="not inside a git repository"):
         locate(repo.parent / "elsewhere")
+
+
+def test_a_fresh_clone_builds_on_the_remote_deploy_branch(repo: Path) -> None:
+    require_renderers()
+    fleet_repo(repo)
+    bare = remote(repo)
+    git(repo, "push", "-q", "origin", "main")
+    kept = branch_commit(repo, "docs", {"k.md": b"k\n"}, "deploy", "hand-written")
+    git(repo, "push", "-q", "origin", "deploy")
+    clone = repo.parent / "clone"
+    git(repo.parent, "clone", "-q", "-b", "main", str(bare), str(clone))
+    proc = fleetc("commit", "--branch", "deploy", "--push", "origin", cwd=clone)
+    assert proc.returncode == 0, proc.stderr
+    assert git(bare, "rev-parse", "deploy~1").strip() == kept.commit
+    assert "docs/k.md" in git(bare, "ls-tree", "-r", "--name-only", "deploy").split()

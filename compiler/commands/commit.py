@@ -88,7 +88,12 @@ def _push(top: Path, remote: str, branch: str | None) -> int:
         name = branch or current_branch(top)
         push(top, remote, name)
     except Conflict as exc:
-        again = "git fetch, then run fleetc commit again" if branch else "git pull --rebase first"
+        again = (
+            f"run fleetc commit again; if {branch} has local commits the remote lacks, "
+            f"git fetch {remote} +{branch}:{branch} first"
+            if branch
+            else "git pull --rebase, then run fleetc commit again"
+        )
         print(f"fleetc: {exc} ({again})", file=sys.stderr)
         return EXIT_FINDINGS
     except GitError as exc:
@@ -129,7 +134,7 @@ def _run_in_place(args: argparse.Namespace) -> int:
 
 def _run_branch(args: argparse.Namespace) -> int:
     from compiler.commands.common import read_fleet
-    from compiler.emit.git import Conflict, GitError, branch_commit, source_state
+    from compiler.emit.git import Conflict, GitError, branch_commit, follow_remote, source_state
     from compiler.emit.serialize import MANIFEST
 
     top, directory = _locate(Path(args.out))
@@ -145,6 +150,8 @@ def _run_branch(args: argparse.Namespace) -> int:
     if tree is None:
         return EXIT_FINDINGS
     try:
+        if args.push:
+            follow_remote(top, args.push, args.branch)
         message = _message(tree.get(MANIFEST), args, source)
         done = branch_commit(top, directory, tree, args.branch, message)
     except Conflict as exc:

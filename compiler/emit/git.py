@@ -323,6 +323,37 @@ def branch_commit(
     )
 
 
+def follow_remote(top: Path, remote: str, branch: str) -> None:
+    """Before committing to `branch` for a push: start from the remote's tip when we can.
+
+    A fresh clone (CI) has no local deploy branch, and a local one may be behind the remote's.
+    Committing there would make a push that can only be rejected, so the remote branch is
+    fetched and the local one created at, or fast-forwarded to, its tip (compare-and-swap, so
+    a concurrent run is never overwritten). A local branch with commits the remote lacks is
+    left alone: the push then reports the conflict.
+    """
+    ref = _branch_ref(top, branch)
+    tracking = f"refs/remotes/{remote}/{ref.removeprefix('refs/heads/')}"
+    fetched = _git(
+        ["fetch", "--quiet", "--no-tags", remote, f"+{ref}:{tracking}"], top, check=False
+    )
+    if fetched.returncode != 0:
+        if "couldn't find remote ref" in fetched.stderr:
+            return  # the remote has no such branch yet: the push creates it
+        raise GitError(f"git fetch failed: {fetched.stderr.strip()}")
+    theirs = _tip(top, tracking)
+    ours = _tip(top, ref)
+    if theirs is None or theirs == ours:
+        return
+    if ours is not None:
+        behind = _git(["merge-base", "--is-ancestor", ours, theirs], top, check=False)
+        if behind.returncode != 0:
+            return
+    _git(
+        ["update-ref", "-m", f"fleetc: follow {remote}", ref, theirs, ours or ""], top, check=False
+    )
+
+
 def push(top: Path, remote: str, branch: str) -> None:
     """Push `branch` to the same name on `remote`.
 
