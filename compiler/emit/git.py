@@ -1,6 +1,6 @@
-"""Commit the output directory with the real git CLI.
+"""Commit the output directory with the real git CLI: in place, or on a deploy branch.
 
-Only DIR is staged and committed (``git add -A -- DIR`` then ``git commit --only -- DIR``),
+In place: only DIR is staged and committed (``git add -A -- DIR`` then ``git commit --only -- DIR``),
 so whatever else the user has staged stays staged and out of fleetc's commit. No commit is
 made when DIR matches HEAD. The commit itself is git's own atomic ref update: a kill at any
 point leaves HEAD at the old or the new commit; a kill between ``add`` and ``commit`` leaves
@@ -9,6 +9,9 @@ DIR staged, and the next run commits it.
 git's ``index.lock`` belongs to whichever git process holds it; fleetc never deletes it. It
 waits a few seconds (another git may be finishing) and then reports the lock with git's own
 advice.
+
+On a deploy branch (`branch_commit`): plumbing only, never the work tree, index or HEAD; the
+ref moves by compare-and-swap. Trailers name the source commit (`source_state`).
 """
 
 from __future__ import annotations
