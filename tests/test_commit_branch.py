@@ -8,6 +8,7 @@ rejected push does (no lost commit, linear history, a clean exit 1).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compiler.emit.git import Committed, Conflict, GitError, branch_commit, locate, push
 from tests.conftest import FLEETS, require_tool
@@ -339,3 +342,47 @@ def test_a_fresh_clone_builds_on_the_remote_deploy_branch(repo: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert git(bare, "rev-parse", "deploy~1").strip() == kept.commit
     assert "docs/k.md" in git(bare, "ls-tree", "-r", "--name-only", "deploy").split()
+
+
+# -- property: the branch after a commit is the model "old files outside DIR + new files" -----
+
+SEGMENT = st.sampled_from(["a", "b", "c"])
+PATHS = st.lists(SEGMENT, min_size=1, max_size=3).map("/".join)
+
+
+def consistent(paths: list[str]) -> dict[str, bytes]:
+    """Files whose paths are not also directories of each other (git cannot hold both)."""
+    kept: dict[str, bytes] = {}
+    for path in sorted(set(paths), key=lambda p: (p.count("/"), p)):
+        parents = {"/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)}
+        if not parents & kept.keys():
+            kept[path] = path.encode() + b"\n"
+    return kept
+
+
+BRANCHES = itertools.count()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(PATHS, max_size=8), PATHS, st.lists(PATHS, min_size=1, max_size=6))
+def test_branch_tree_matches_the_model(
+    repo: Path, old_paths: list[str], directory: str, new_paths: list[str]
+) -> None:
+    old = consistent(old_paths)
+    new = {path: b"new " + data for path, data in consistent(new_paths).items()}
+    branch = f"b{next(BRANCHES)}"
+    if old:
+        branch_commit(repo, ".", old, branch, "base")
+    done = branch_commit(repo, directory, new, branch, "render")
+    ancestors = {"/".join(directory.split("/")[:i]) for i in range(1, directory.count("/") + 1)}
+    model = {
+        path: data
+        for path, data in old.items()
+        if path != directory and not path.startswith(directory + "/") and path not in ancestors
+    }
+    model.update({f"{directory}/{path}": data for path, data in new.items()})
+    assert branch_files(repo, f"refs/heads/{branch}", ".") == model
+    assert done.commit == tip(repo, branch)
+    assert branch_commit(repo, directory, new, branch, "again").commit is None
