@@ -364,7 +364,7 @@ BRANCHES = itertools.count()
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(PATHS, max_size=8), PATHS, st.lists(PATHS, min_size=1, max_size=6))
 def test_branch_tree_matches_the_model(
