@@ -102,11 +102,14 @@ def _env() -> Any:
 
         import celpy
 
+        from compiler.validate.cel_parser import install_cached_parser
+
         # celpy logs (at error level) every exception that passes its function wrappers,
         # including our own CostExceeded; those would reach stderr through logging's fallback.
         celpy_log = logging.getLogger("celpy")
         celpy_log.addHandler(logging.NullHandler())
         celpy_log.propagate = False
+        install_cached_parser()
         _environment.append(celpy.Environment())
     return _environment[0]
 
