@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compiler.cli import main
-from compiler.render.policies import render_policies
+from compiler.render import render
 from tests.conftest import FLEETS
 from tests.policy_evaluator import resolve_text
 
@@ -63,13 +63,17 @@ def test_json_objects_are_rendered_paths(
     result = json.loads(out)
     assert result["decision"]["kind"] == kind
     assert result["allowed"] is (kind in ("allow-rule", "default-allow"))
-    rendered = {f.path for f in render_policies(resolve_text(CONTOSO.read_text()))}
+    rendered = {f.path for f in render(resolve_text(CONTOSO.read_text()))}
     paths = [o["path"] for o in result["objects"]]
     assert set(paths) <= rendered
     assert bool(paths) is (kind != "default-allow")
     if kind.endswith("-rule"):
         assert result["decision"]["rule"]["line"] > 0
-        assert [o["direction"] for o in result["objects"]] == ["egress", "ingress"]
+        directions = [o["direction"] for o in result["objects"]]
+        assert directions[:2] == ["egress", "ingress"]
+        # a cluster-level deny is also in the fleet guard's seeds of both clusters
+        guard = ["guard-disabled"] * 2 if src.split("@")[1] != dst.split("@")[1] else []
+        assert directions[2:] == (guard if kind == "deny-rule" else [])
 
 
 def test_exit_code_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,16 @@ def enforcing_objects(
             if obj is not None:
                 path = object_path(cluster, COMPONENT, obj)
                 out.append({"path": path, "cluster": cluster, "direction": direction})
+        from compiler.guard.fleet import from_resolved
+        from compiler.guard.render import seed_path
+
+        if any(r.name == decision.rule.name for r in from_resolved(resolved)[1]):
+            # a cluster-level deny: the fleet guard drops (or counts) it at the node too
+            mode = resolved.guard.mode if resolved.guard.enabled else "disabled"
+            for cluster in dict.fromkeys((src.cluster, dst.cluster)):
+                out.append(
+                    {"path": seed_path(cluster), "cluster": cluster, "direction": f"guard-{mode}"}
+                )
     elif decision.kind == "default-deny":
         cluster, namespace = str(decision.cluster), str(decision.namespace)
         obj = defaults_object(resolved, cluster, namespace)
@@ -162,6 +172,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if args.exit_code and not decision.allowed else EXIT_OK
 
 
+def _role(obj: dict[str, str]) -> str:
+    direction = obj["direction"]
+    if direction.startswith("guard-"):
+        return f"fleet guard seed, {direction.removeprefix('guard-')},"
+    return direction
+
+
 def _text(
     source: str,
     destination: str,
@@ -178,7 +195,7 @@ def _text(
         lines.append(f"  decided by: {decision.reason}")
     if objects:
         lines.append("  enforced by:")
-        lines.extend(f"    {o['path']} ({o['direction']} in {o['cluster']})" for o in objects)
+        lines.extend(f"    {o['path']} ({_role(o)} in {o['cluster']})" for o in objects)
     else:
         lines.append("  enforced by: no policy object (nothing selects this flow)")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,11 @@ from compiler.resolve.model import ResolvedFleet
 COMPONENT = "guard"
 
 
+def seed_path(cluster: str) -> str:
+    """Where a cluster's guard seed file is rendered (relative to the output directory)."""
+    return f"clusters/{cluster}/{SEED_BATCH_PATH}"
+
+
 def render(resolved: ResolvedFleet) -> list[File]:
     clusters, rules = from_resolved(resolved)
     seeds = render_seeds(clusters, rules, resolved.guard.mode, resolved.source)
@@ -32,7 +37,7 @@ def render(resolved: ResolvedFleet) -> list[File]:
         batch, twin = seeds[cluster.name]
         origin = f"cluster {cluster.name} and its cluster-level denies in {resolved.source}"
         base = f"clusters/{cluster.name}"
-        files.append(File(f"{base}/{SEED_BATCH_PATH}", batch, origin))
+        files.append(File(seed_path(cluster.name), batch, origin))
         files.append(File(f"{base}/{SEED_JSON_PATH}", twin, origin, applied=False))
         daemonset = loader_daemonset(resolved.guard, devices, resolved.name)
         if daemonset is not None:
