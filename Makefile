@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check lint typecheck test schema goldens bench
+.PHONY: setup check lint typecheck test schema goldens bench bench-quick
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,6 @@ goldens:
 
 bench:
 	$(BIN)/python bench/run.py
+
+bench-quick:
+	$(BIN)/python bench/run.py --quick

@@ -94,10 +94,19 @@ def diff_objects(base: Iterable[File], head: Iterable[File]) -> list[ObjectChang
     before = {key_of(f): f for f in base}
     after = {key_of(f): f for f in head}
     changes: list[ObjectChange] = []
+    texts: dict[int, str] = {}  # one dump per shared object; `before`/`after` keep ids alive
+
+    def text(file: File) -> str:
+        if id(file.content) not in texts:
+            texts[id(file.content)] = text_of(file)
+        return texts[id(file.content)]
+
     for key in sorted(before.keys() | after.keys()):
         old, new = before.get(key), after.get(key)
-        old_text = text_of(old) if old else ""
-        new_text = text_of(new) if new else ""
+        if old is not None and new is not None and old.content == new.content:
+            continue  # equal objects, the common case: nothing to dump
+        old_text = text(old) if old else ""
+        new_text = text(new) if new else ""
         if _normalized(old_text) == _normalized(new_text):
             continue  # only source line numbers moved: not a change of the object
         path = (new or old).path  # type: ignore[union-attr]
