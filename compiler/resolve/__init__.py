@@ -12,7 +12,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostics, Position
 from compiler.load import Document
 from compiler.model import Fleet, PortRange, version_tuple
-from compiler.model.fleet import ClusterLabelSelector, LabelSelectorRequirement, Peer, Target
+from compiler.model.fleet import ClusterLabelSelector, Peer, Target
 from compiler.resolve.model import (
     CiliumSettings,
     Cluster,
@@ -27,29 +27,13 @@ from compiler.resolve.model import (
     Service,
     WorkloadSet,
 )
+from compiler.validate.selectors import match_labels
 
 __all__ = ["ResolvedFleet", "resolve", "select_clusters"]
 
 
 def _pairs(labels: dict[str, str] | None) -> LabelPairs:
     return tuple(sorted((labels or {}).items()))
-
-
-def _requirement_matches(req: LabelSelectorRequirement, labels: dict[str, str]) -> bool:
-    if req.operator == "In":
-        return labels.get(req.key) in req.values
-    if req.operator == "NotIn":
-        return labels.get(req.key) not in req.values
-    if req.operator == "Exists":
-        return req.key in labels
-    return req.key not in labels
-
-
-def label_selector_matches(selector: ClusterLabelSelector, labels: dict[str, str]) -> bool:
-    """Kubernetes LabelSelector semantics; an empty selector matches everything."""
-    return all(labels.get(k) == v for k, v in selector.matchLabels.items()) and all(
-        _requirement_matches(r, labels) for r in selector.matchExpressions
-    )
 
 
 def select_clusters(
@@ -66,7 +50,7 @@ def select_clusters(
 
         chosen = cel_select(selector.cel, list(fleet.spec.clusters), at, diags)
         return tuple(sorted(chosen or ()))
-    return tuple(c.name for c in clusters if label_selector_matches(selector, c.label_map))
+    return tuple(c.name for c in clusters if match_labels(selector, c.label_map))
 
 
 def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
