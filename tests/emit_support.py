@@ -67,3 +67,18 @@ def require_renderers() -> None:
         module = None
     if module is None or not hasattr(module, "render"):
         missing("compiler.render.render is not available yet (renderers not merged)")
+
+
+def at_once(cwd: Path, *args: str, runs: int = 2) -> tuple[list[int], list[str]]:
+    """Start `runs` fleetc processes with `args` together; their exit codes and stderr."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "compiler", *args],
+            cwd=cwd,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(runs)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    return [proc.returncode for proc in procs], errors

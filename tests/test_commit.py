@@ -19,7 +19,7 @@ from compiler.emit.serialize import build_tree
 from compiler.emit.write import locked
 from compiler.render.output import File
 from tests.conftest import FLEETS, require_tool
-from tests.emit_support import fleetc, require_renderers, snapshot
+from tests.emit_support import at_once, fleetc, require_renderers, snapshot
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Fleet Test",
@@ -189,17 +189,8 @@ def tree_at(repo: Path, rev: str) -> str:
 def test_two_commits_at_once_serialise(repo: Path) -> None:
     require_renderers()
     fleet_repo(repo)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "compiler", "commit", "--out", "rendered"],
-            cwd=repo,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    errors = [proc.communicate(timeout=120)[1] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0], errors
+    codes, errors = at_once(repo, "commit", "--out", "rendered")
+    assert codes == [0, 0], errors
     assert sum("committed" in e for e in errors) == 1
     assert sum("nothing to commit" in e for e in errors) == 1
     assert git(repo, "status", "--porcelain") == ""

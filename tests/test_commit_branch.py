@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 
 from compiler.emit.git import Committed, Conflict, GitError, branch_commit, locate, push
 from tests.conftest import FLEETS, require_tool
-from tests.emit_support import fleetc, require_renderers, snapshot
+from tests.emit_support import at_once, fleetc, require_renderers, snapshot
 from tests.test_commit import IDENTITY, fleet_repo, git
 
 
@@ -244,17 +243,8 @@ def test_racing_threads_lose_no_commit(repo: Path) -> None:
 def test_two_racing_commands_both_succeed_and_commit_once(repo: Path) -> None:
     require_renderers()
     fleet_repo(repo)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "compiler", "commit", "--branch", "deploy"],
-            cwd=repo,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    errors = [proc.communicate(timeout=120)[1] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0], errors
+    codes, errors = at_once(repo, "commit", "--branch", "deploy")
+    assert codes == [0, 0], errors
     assert sum("committed" in e for e in errors) == 1, errors
     assert sum("nothing to commit" in e for e in errors) == 1, errors
     assert len(git(repo, "rev-list", "deploy").split()) == 1
