@@ -19,24 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.emit.git import Committed, Conflict, GitError, branch_commit, locate, push
-from tests.conftest import FLEETS, require_tool
+from tests.conftest import FLEETS
 from tests.emit_support import at_once, fleetc, require_renderers, snapshot
-from tests.test_commit import IDENTITY, fleet_repo, git
+from tests.test_commit import fleet_repo, git, make_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    require_tool("git")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    for key, value in IDENTITY.items():
-        monkeypatch.setenv(key, value)
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "README").write_text("fleet repo\n")
-    git(root, "add", "README")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
+    return make_repo(tmp_path, monkeypatch)
 
 
 def state(repo: Path) -> tuple[str, str, str, str, str]:

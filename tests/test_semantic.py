@@ -126,15 +126,18 @@ def test_parse_endpoint_errors(text: str, offset: int) -> None:
     assert info.value.offset == offset
 
 
+HEADER = [
+    "apiVersion: fleetc.dev/v1alpha1",
+    "kind: Fleet",
+    "metadata: {name: t}",
+    "spec:",
+    '  cilium: {version: "1.19"}',
+    "  clusters:",
+]
+
+
 def _fleet_yaml(clusters: list[tuple[list[str], list[str], list[str]]]) -> bytes:
-    lines = [
-        "apiVersion: fleetc.dev/v1alpha1",
-        "kind: Fleet",
-        "metadata: {name: t}",
-        "spec:",
-        '  cilium: {version: "1.19"}',
-        "  clusters:",
-    ]
+    lines = [*HEADER]
     for i, (pods, nodes, services) in enumerate(clusters):
         lines += [
             f"    - name: c{i}",
@@ -263,12 +266,7 @@ def test_many_unresolved_references_stay_fast(tmp_path: Path) -> None:
     # 2,000 services, each in a cluster that does not exist and each named by a policy that
     # misspells it: every finding gets its hint, in far less time than one search per pair
     lines = [
-        "apiVersion: fleetc.dev/v1alpha1",
-        "kind: Fleet",
-        "metadata: {name: t}",
-        "spec:",
-        '  cilium: {version: "1.19"}',
-        "  clusters:",
+        *HEADER,
         *(
             f"    - {{name: c{i}, id: {i + 1}, podCIDRs: [10.{i}.0.0/16],"
             f" meshEndpoint: {{address: c{i}.example}}}}"

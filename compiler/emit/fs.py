@@ -215,6 +215,10 @@ class SafeDir:
         for name in os.listdir(fd):
             os.unlink(name, dir_fd=fd)
             self._step()
+        self._rmdir(rel)
+
+    def _rmdir(self, rel: str) -> None:
+        """Remove the (empty) directory `rel`, closing our descriptor of it first."""
         self._forget(rel)
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dir(parent)
@@ -233,11 +237,6 @@ class SafeDir:
             fd = self._dir(rel)
             if fd is None or os.listdir(fd):
                 continue
-            self._forget(rel)
-            parent, _, name = rel.rpartition("/")
-            parent_fd = self._dir(parent)
-            assert parent_fd is not None
-            os.rmdir(name, dir_fd=parent_fd)
-            self._step()
+            self._rmdir(rel)
 
     # -- planning and writing -----------------------------------------------------------------
