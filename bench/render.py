@@ -101,7 +101,7 @@ def main() -> int:
 
         def write_fresh() -> None:
             with locked(work / "fresh", create=True) as output:
-                output.apply(output.plan(tree), tree)
+                output.write(tree.items())
 
         t_write, _ = timed(write_fresh)
         objects = [f.content for f in compiled.files if isinstance(f.content, dict)]

@@ -59,7 +59,7 @@ def git(root: Path, *args: str) -> str:
 def put(out: Path, files: dict[str, str]) -> None:
     tree = build_tree([File(p, c) for p, c in files.items()], "demo", "fleet.yaml", b"x", "1")
     with locked(out, create=True) as output:
-        output.apply(output.plan(tree), tree)
+        output.write(tree.items())
 
 
 def test_commits_only_the_output_directory(repo: Path) -> None:

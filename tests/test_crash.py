@@ -30,8 +30,9 @@ import json, sys
 from pathlib import Path
 from compiler.emit.write import locked
 tree = {k: v.encode() for k, v in json.loads(Path(sys.argv[2]).read_text()).items()}
+helper_after = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
 with locked(Path(sys.argv[1]), create=True) as out:
-    out.apply(out.plan(tree), tree)
+    out.write(tree.items(), helper_after)
     print(out._steps)
 """
 
@@ -75,14 +76,20 @@ NEW = tree_of(
 )
 
 
-def run_writer(
-    out: Path, tree: dict[str, bytes], work: Path, crash_at: int = 0
-) -> subprocess.CompletedProcess[str]:
+def writer_command(
+    out: Path, tree: dict[str, bytes], work: Path, helper_after: int = 2000
+) -> list[str]:
     spec = work / f"tree-{os.getpid()}-{random.random()}.json"
     spec.write_text(json.dumps({k: v.decode() for k, v in tree.items()}))
+    return [sys.executable, "-c", WRITER, str(out), str(spec), str(helper_after)]
+
+
+def run_writer(
+    out: Path, tree: dict[str, bytes], work: Path, crash_at: int = 0, helper_after: int = 2000
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FLEETC_TEST_CRASH_AT": str(crash_at)}
     return subprocess.run(
-        [sys.executable, "-c", WRITER, str(out), str(spec)],
+        writer_command(out, tree, work, helper_after),
         env=env,
         capture_output=True,
         text=True,
@@ -115,17 +122,18 @@ def recovered(out: Path) -> dict[str, bytes]:
     return snapshot(out)
 
 
-def test_kill_at_every_step_leaves_old_or_new(tmp_path: Path) -> None:
+@pytest.mark.parametrize("helper_after", [2000, 2], ids=["in-process", "helper"])
+def test_kill_at_every_step_leaves_old_or_new(tmp_path: Path, helper_after: int) -> None:
     out = tmp_path / "out"
     assert run_writer(out, OLD, tmp_path).returncode == 0
-    full = run_writer(out, NEW, tmp_path)
+    full = run_writer(out, NEW, tmp_path, helper_after=helper_after)
     steps = int(full.stdout)
     assert steps > 10 and snapshot(out) == NEW
     outcomes = []
     for crash_at in range(1, steps + 1):
         assert run_writer(out, OLD, tmp_path).returncode == 0
         assert snapshot(out) == OLD
-        proc = run_writer(out, NEW, tmp_path, crash_at)
+        proc = run_writer(out, NEW, tmp_path, crash_at, helper_after)
         assert proc.returncode == 137, (crash_at, proc.stderr)
         state = recovered(out)
         assert state in (OLD, NEW), f"crash after step {crash_at}: mixed tree"
@@ -138,6 +146,47 @@ def test_kill_at_every_step_leaves_old_or_new(tmp_path: Path) -> None:
         assert snapshot(out) == NEW
     # the sweep crossed the commit point: early crashes roll back, late ones forward
     assert not outcomes[0] and outcomes[-1]
+
+
+def helpers_of(pid: int) -> list[int]:
+    """Staging helpers started by process `pid` that are still alive (orphans included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"compiler.emit.stage" in arg for arg in argv) and str(pid).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_sigkill_while_a_helper_stages(tmp_path: Path) -> None:
+    if not Path("/proc/self/cmdline").exists():
+        pytest.skip("needs /proc to find the helper process")
+    out = tmp_path / "out"
+    files = [f"clusters/c{i % 40}/f{i}.yaml" for i in range(4000)]
+    old = tree_of({p: "old\n" * 40 for p in files}, "old")
+    new = tree_of({p: "new\n" * 40 for p in files[::2]} | {"extra/x.yaml": "x\n"}, "new")
+    rng = random.Random(3)
+    caught = 0  # kills that found a helper at work
+    for _ in range(6):
+        assert run_writer(out, old, tmp_path).returncode == 0
+        proc = subprocess.Popen(writer_command(out, new, tmp_path, helper_after=50))
+        time.sleep(rng.uniform(0.05, 1.0))
+        caught += bool(helpers_of(proc.pid))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while helpers_of(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert helpers_of(proc.pid) == [], "the staging helper outlived its parent"
+        state = recovered(out)
+        assert_old_or_new(state, old, new)
+        assert_no_litter(out)
+    assert caught >= 2
+    assert run_writer(out, new, tmp_path, helper_after=50).returncode == 0
+    assert snapshot(out) == new
 
 
 def test_kill_during_recovery_still_converges(tmp_path: Path) -> None:
@@ -271,7 +320,7 @@ def test_check_reports_an_interrupted_write_without_recovering(tmp_path: Path) -
     assert run_writer(out, NEW, tmp_path, steps - 3).returncode == 137  # after the commit point
     before = snapshot(out)
     with locked(out, create=False, recover=False) as output:
-        drift = output.drift(NEW)
+        drift = output.drift(NEW.items())
     assert drift.pending and not drift.clean
     assert snapshot(out) == before  # --check wrote nothing, not even the recovery
     assert recovered(out) == NEW

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.emit.serialize import GITIGNORE, MANIFEST, build_tree, serialize, sha256
-from compiler.emit.write import OutputError, check_path, locked
+from compiler.emit.serialize import (
+    GITIGNORE,
+    MANIFEST,
+    Cache,
+    build_tree,
+    manifest_bytes,
+    serialize,
+    sha256,
+)
+from compiler.emit.write import Output, OutputError, check_path, locked
 from compiler.render.output import File
 from tests.emit_support import directories, snapshot
 
@@ -32,9 +41,14 @@ def tree_of(files: dict[str, str], source: bytes = b"fleet") -> dict[str, bytes]
 
 
 def write(root: Path, tree: dict[str, bytes]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return write_stream(root, iter(tree.items()))
+
+
+def write_stream(
+    root: Path, files: Iterator[tuple[str, bytes]]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     with locked(root, create=True) as out:
-        plan = out.plan(tree)
-        out.apply(plan, tree)
+        plan = out.write(files)
         return plan.write, plan.delete
 
 
@@ -82,6 +96,21 @@ def test_manifest_lists_every_file_with_digest() -> None:
     assert [f["path"] for f in doc["files"]] == ["a/y.txt", "b/x.yaml"]
     assert all(f["sha256"] == sha256(tree[f["path"]]) for f in doc["files"])
     assert GITIGNORE in tree
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=12), st.text("0123456789abcdef", max_size=4)),
+    st.text(max_size=8),
+)
+def test_manifest_is_exactly_what_json_dumps_writes(digests: dict[str, str], name: str) -> None:
+    doc = {
+        "fleetc": "1",
+        "fleet": name,
+        "source": {"path": "fleet.yaml", "sha256": sha256(b"x")},
+        "files": [{"path": path, "sha256": digests[path]} for path in sorted(digests)],
+    }
+    expected = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    assert manifest_bytes(name, "fleet.yaml", b"x", "1", digests).decode() == expected
 
 
 def test_reserved_and_duplicate_paths_are_bugs() -> None:
@@ -202,7 +231,7 @@ def test_drift_lists_stale_missing_and_extra(tmp_path: Path) -> None:
     new = tree_of({"a.yaml": "1\n", "b.yaml": "changed\n", "d.yaml": "4\n"})
     before = snapshot(out)
     with locked(out, create=False, recover=False) as output:
-        drift = output.drift(new)
+        drift = output.drift(new.items())
     assert set(drift.stale) == {"b.yaml", MANIFEST}
     assert drift.missing == ("d.yaml",)
     assert drift.extra == ("c.yaml",)
@@ -224,6 +253,124 @@ def test_fast_path_notices_tampering(tmp_path: Path) -> None:
     (out / "new.yaml").write_text("x")
     with locked(out, create=False) as output:
         assert not output.up_to_date("k")
+
+
+def remembered(tmp_path: Path, files: dict[str, str]) -> tuple[Path, dict[str, bytes]]:
+    out = tmp_path / "out"
+    tree = tree_of(files)
+    write(out, tree)
+    with locked(out, create=False) as output:
+        output.remember("k")
+    return out, tree
+
+
+def test_fast_path_proves_an_unchanged_tree_by_lstat_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, _ = remembered(tmp_path, {"a.yaml": "1\n", "d/b.yaml": "2\n"})
+    cache = out / ".fleetc/cache.json"
+    os.utime(cache, ns=(2**62, 2**62))  # no file can be racily clean against this cache
+    read: list[str] = []
+    original = Output.read
+    monkeypatch.setattr(Output, "read", lambda self, rel: read.append(rel) or original(self, rel))
+    with locked(out, create=False) as output:
+        assert output.up_to_date("k")
+    assert set(read) == {".fleetc/journal.json", ".fleetc/cache.json"}  # not one owned file
+
+
+def test_fast_path_compares_racily_clean_files_by_content(tmp_path: Path) -> None:
+    out, tree = remembered(tmp_path, {"a.yaml": "1\n"})
+    target, cache = out / "a.yaml", out / ".fleetc/cache.json"
+    before = target.stat()
+    target.write_text("2\n")  # same size; mtime put back: only the ctime tells
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with locked(out, create=False) as output:
+        assert not output.up_to_date("k")
+        # an edit in the clock tick the signature was taken in: stamps match, content not
+        output.remember("k")
+    os.utime(cache, ns=(0, 0))  # the file is as new as the cache: racily clean
+    with locked(out, create=False) as output:
+        assert not output.up_to_date("k")
+    target.write_bytes(tree["a.yaml"])
+    with locked(out, create=False) as output:
+        assert output.up_to_date("k", refresh=True)  # by content, then a fresh signature
+    os.utime(cache, ns=(2**62, 2**62))
+    with locked(out, create=False) as output:
+        assert output.up_to_date("k")
+
+
+def test_first_render_moves_new_directories_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moves: list[list[str]] = []
+    original = Output._roll_forward
+
+    def spy(self: Output, staging: str, move: list[str], delete: list[str]) -> None:
+        moves.append(move)
+        original(self, staging, move, delete)
+
+    monkeypatch.setattr(Output, "_roll_forward", spy)
+    out = tmp_path / "out"
+    first = {"clusters/a/x.yaml": "1\n", "clusters/b/c/y.yaml": "2\n", "top.yaml": "3\n"}
+    write(out, tree_of(first))
+    second = {**first, "clusters/a/x.yaml": "changed\n", "clusters/d/z.yaml": "4\n"}
+    write(out, tree_of(second))
+    assert moves == [
+        ["clusters", "top.yaml", GITIGNORE, MANIFEST],
+        ["clusters/a/x.yaml", "clusters/d", MANIFEST],
+    ]
+    assert snapshot(out) == tree_of(second)
+
+
+def test_files_are_staged_as_they_come(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    tree = tree_of({f"clusters/c/{i}.yaml": f"{i}\n" for i in range(3)})
+    staged: list[set[str]] = []
+
+    def files() -> Iterator[tuple[str, bytes]]:
+        for path, data in tree.items():
+            staging = [p for p in (out / ".fleetc").glob("staging-*/**/*") if p.is_file()]
+            staged.append({p.name for p in staging})
+            yield path, data
+
+    write_stream(out, files())
+    assert staged[:3] == [set(), {"0.yaml"}, {"0.yaml", "1.yaml"}]
+    assert snapshot(out) == tree
+
+
+def test_a_helper_process_stages_what_comes_after_the_first_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = tree_of({f"clusters/c{i % 7}/f{i}.yaml": f"{i}\n" for i in range(60)})
+    second = tree_of({f"clusters/c{i % 9}/f{i}.yaml": f"{i * 2}\n" for i in range(0, 80, 3)})
+    previous: dict[str, bytes] = {}
+    for tree in (first, second):
+        with locked(out, create=True) as output:
+            plan = output.write(tree.items(), helper_after=5)
+        assert snapshot(out) == tree
+        assert set(plan.write) == {p for p, data in tree.items() if previous.get(p) != data}
+        assert sorted(os.listdir(out / ".fleetc")) == [".gitignore", "manifest.json"]
+        previous = tree
+
+
+def test_a_failing_helper_leaves_dir_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write(out, tree_of({"a.yaml": "1\n"}))
+    before = snapshot(out)
+    bad = tree_of({"clusters/new/ok.yaml": "1\n", "clusters/new/" + "x" * 300: "2\n"})
+    with locked(out, create=False) as output, pytest.raises(OutputError, match="too long"):
+        output.write(bad.items(), helper_after=1)
+    assert snapshot(out) == before
+    assert sorted(os.listdir(out / ".fleetc")) == [".gitignore", "manifest.json"]
+
+
+def test_shared_bodies_are_dumped_once_and_not_kept() -> None:
+    shared, alone = dict(CM), {**CM, "data": {"k": "v"}}
+    files = [File(f"c{i}/x.yaml", shared) for i in range(3)] + [File("y.yaml", alone)]
+    cache = Cache(files)
+    texts = [serialize(f, "fleet.yaml", cache) for f in files]
+    assert texts[:3] == [serialize(f, "fleet.yaml") for f in files[:3]]
+    assert texts[3] == serialize(files[3], "fleet.yaml")
+    assert cache._bodies == {} and cache._left == {}
 
 
 NAMES = st.sampled_from(["a", "b", "c", "d/e", "d/f", "g/h/i", "g/j"])
@@ -252,9 +399,11 @@ def test_any_sequence_of_renders_leaves_exactly_the_last_tree(
 @pytest.mark.parametrize(
     "journal",
     [
-        {"staging": "../../victim", "write": [], "delete": []},
-        {"staging": "staging-1", "write": [["../../../victim.txt", "a.yaml"]], "delete": []},
-        {"staging": "staging-1", "write": [], "delete": ["../victim.txt"]},
+        {"staging": "../../victim", "move": [], "delete": []},
+        {"staging": "staging-1", "move": ["../../../victim.txt"], "delete": []},
+        {"staging": "staging-1", "move": ["../victim.txt"], "delete": []},
+        {"staging": "staging-1", "move": [], "delete": ["../victim.txt"]},
+        {"staging": "staging-1", "write": [["0", "a.yaml"]], "delete": []},
         {"staging": "staging-1"},
     ],
 )
@@ -281,7 +430,7 @@ for count in (600, 300):
     files = [File(f"clusters/c{i}/sub/x.yaml", f"{i}\\n") for i in range(count)]
     tree = build_tree(files, "d", "fleet.yaml", b"", "1")
     with locked(Path(sys.argv[1]), create=True) as out:
-        out.apply(out.plan(tree), tree)
+        out.write(tree.items())
 """
 
 

@@ -58,7 +58,7 @@ def test_golden_tree(example: str) -> None:
     golden = FLEETS / example / "rendered"
     if UPDATE:
         with locked(golden, create=True) as out:
-            out.apply(out.plan(expected), expected)
+            out.write(expected.items())
     actual = snapshot(golden) if golden.is_dir() else {}
     missing = sorted(expected.keys() - actual.keys())
     extra = sorted(actual.keys() - expected.keys())

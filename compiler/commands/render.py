@@ -15,7 +15,7 @@ import argparse
 import os
 import posixpath
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,9 +97,10 @@ class Rendered:
 
 def compile_tree(
     data: bytes, label: str, output: str, out: Path | None = None
-) -> dict[str, bytes] | None:
-    """Compile FLEET into the bytes of every owned file; print diagnostics (warnings too)."""
-    from compiler.emit.serialize import build_tree
+) -> Iterator[tuple[str, bytes]] | None:
+    """Compile FLEET; print diagnostics (warnings too); None on errors, else every owned file
+    as (path, bytes), serialized as it is consumed (`compiler.emit.serialize.stream`)."""
+    from compiler.emit.serialize import stream
     from compiler.load import Source
     from compiler.pipeline import compile_fleet
 
@@ -111,7 +112,7 @@ def compile_tree(
     if print_diagnostics(diags, sources, output) != EXIT_OK or compiled is None:
         return None
     name = compiled.checked.fleet.metadata.name
-    return build_tree(compiled.files, name, label, data, __version__)
+    return stream(compiled.files, name, label, data, __version__)
 
 
 def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | None = None) -> int:
@@ -133,7 +134,7 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
         if tree is None:
             return EXIT_FINDINGS
         if args.check:
-            _print_drift([], sorted(tree), [], False, args.output)
+            _print_drift([], [path for path, _ in tree], [], False, args.output)
             return EXIT_FINDINGS
         with locked(out, create=True) as output:
             return _render_locked(output, data, label, key, args, then, tree)
@@ -148,9 +149,9 @@ def _render_locked(
     key: str,
     args: argparse.Namespace,
     then: Callable[[Output, Rendered], int] | None,
-    tree: dict[str, bytes] | None = None,
+    tree: Iterator[tuple[str, bytes]] | None = None,
 ) -> int:
-    if tree is None and output.up_to_date(key):
+    if tree is None and output.up_to_date(key, refresh=not args.check):
         if args.check:
             return EXIT_OK
         output.recover()  # no journal (up_to_date checked), but maybe debris to sweep
@@ -167,8 +168,7 @@ def _render_locked(
         _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output)
         return EXIT_FINDINGS
     output.recover()
-    plan = output.plan(tree)
-    output.apply(plan, tree)
+    plan = output.write(tree)
     output.remember(key)
     if plan.empty:
         _status(f"{output.root} is up to date")

@@ -16,7 +16,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.emit.serialize import META_DIR
 
@@ -29,6 +29,20 @@ _MAX_OPEN = 256
 default limit on open files is often 1024 (256 on macOS)."""
 
 _syncfs: Any = None  # libc's syncfs, looked up on first use (False: not available)
+
+
+class Stamp(NamedTuple):
+    """What lstat says of a file, enough to notice any change without reading it: a write
+    changes the ctime (which nobody can set back), a replacement the inode."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class OutputError(Exception):
@@ -55,6 +69,7 @@ class SafeDir:
     def __init__(self, root: Path, fd: int) -> None:
         self.root = root
         self._fds: dict[str, int] = {"": fd}
+        self._pinned: set[str] = {"", META_DIR}
         self._steps = 0
         crash = os.environ.get("FLEETC_TEST_CRASH_AT", "")
         self._crash_at = int(crash) if crash.isdigit() else 0
@@ -67,9 +82,15 @@ class SafeDir:
             os._exit(137)
 
     def _dir(self, rel: str, create: bool = False) -> int | None:
-        """A descriptor for directory `rel` under the root, never through a symlink."""
-        if rel in self._fds:
-            return self._fds[rel]
+        """A descriptor for directory `rel` under the root, never through a symlink.
+
+        Descriptors are cached, least recently used first out (see `_flush_fds`): a caller may
+        hold the one it got across one more `_dir` call, not across a loop of them.
+        """
+        fd = self._fds.pop(rel, None)
+        if fd is not None:
+            self._fds[rel] = fd  # most recently used last
+            return fd
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dir(parent, create)
         if parent_fd is None:
@@ -95,11 +116,17 @@ class SafeDir:
         return fd
 
     def _flush_fds(self) -> None:
-        """Close cached descriptors (not the root's nor fleetc's own): stay under ulimit -n."""
-        for rel in [
-            r for r in self._fds if r and r != META_DIR and not r.startswith(META_DIR + "/")
-        ]:
+        """Close the older half of the cached descriptors, never a pinned one: stay under
+        ulimit -n with thousands of directories, keeping the ones in use."""
+        unpinned = [rel for rel in self._fds if rel not in self._pinned]
+        for rel in unpinned[: len(unpinned) // 2 + 1]:
             os.close(self._fds.pop(rel))
+
+    def _forget_under(self, rel: str) -> None:
+        """Drop cached descriptors of `rel` and below (it was moved or removed)."""
+        for cached in [r for r in self._fds if r == rel or r.startswith(rel + "/")]:
+            self._pinned.discard(cached)
+            os.close(self._fds.pop(cached))
 
     def _sync(self) -> None:
         """Flush DIR's filesystem: staged data before the journal, renames before its removal."""
@@ -111,11 +138,6 @@ class SafeDir:
             _syncfs = getattr(libc, "syncfs", None) or False
         if not _syncfs or _syncfs(self._fds[""]) != 0:
             os.sync()
-
-    def _forget(self, rel: str) -> None:
-        fd = self._fds.pop(rel, None)
-        if fd is not None:
-            os.close(fd)
 
     def close(self) -> None:
         for rel, fd in list(self._fds.items()):
@@ -189,19 +211,34 @@ class SafeDir:
 
     def scan(self) -> set[str]:
         """Every non-directory entry under DIR (symlinks included), outside ``.fleetc/``."""
-        found: set[str] = set()
+        return set(self._walk(stat=False))
+
+    def stamps(self) -> dict[str, Stamp]:
+        """`scan` with each entry's `Stamp`, from lstat: nothing is read."""
+        return {path: stamp for path, stamp in self._walk(stat=True).items() if stamp}
+
+    def stamp(self, rel: str) -> Stamp | None:
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent)
+        if parent_fd is None:
+            return None
+        try:
+            return Stamp.of(os.stat(name, dir_fd=parent_fd, follow_symlinks=False))
+        except FileNotFoundError:
+            return None
+
+    def _walk(self, stat: bool) -> dict[str, Stamp | None]:
+        found: dict[str, Stamp | None] = {}
 
         def walk(rel: str, path: str) -> None:
             with os.scandir(path) as entries:
                 for entry in entries:
                     sub = f"{rel}/{entry.name}" if rel else entry.name
-                    if sub == META_DIR:
-                        if not entry.is_dir(follow_symlinks=False):
-                            found.add(sub)
-                    elif entry.is_dir(follow_symlinks=False):
-                        walk(sub, entry.path)
+                    if entry.is_dir(follow_symlinks=False):
+                        if sub != META_DIR:
+                            walk(sub, entry.path)
                     else:
-                        found.add(sub)
+                        found[sub] = Stamp.of(entry.stat(follow_symlinks=False)) if stat else None
 
         walk("", str(self.root))
         return found
@@ -209,17 +246,24 @@ class SafeDir:
     # -- ownership ----------------------------------------------------------------------------
 
     def _remove_tree(self, rel: str) -> None:
+        """Remove directory `rel` and everything in it (fleetc's staging), depth first."""
         fd = self._dir(rel)
         if fd is None:
             return
-        for name in os.listdir(fd):
-            os.unlink(name, dir_fd=fd)
+        for name in sorted(os.listdir(fd)):
+            here = self._dir(rel)  # again each time: removing a subtree may have closed it
+            assert here is not None
+            try:
+                os.unlink(name, dir_fd=here)
+            except IsADirectoryError:
+                self._remove_tree(f"{rel}/{name}")
+                continue
             self._step()
         self._rmdir(rel)
 
     def _rmdir(self, rel: str) -> None:
         """Remove the (empty) directory `rel`, closing our descriptor of it first."""
-        self._forget(rel)
+        self._forget_under(rel)
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dir(parent)
         assert parent_fd is not None

@@ -13,8 +13,11 @@ comments, so JSON files get no header (the manifest names their source).
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from posixpath import splitext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # importing compiler.render would load every renderer and the model
     from compiler.render.output import File
@@ -46,32 +49,76 @@ def _one_line(text: str) -> str:
     return " ".join(text.replace("*/", "* /").replace("-->", "-- >").split())
 
 
-def serialize(file: File, source: str, bodies: dict[int, str] | None = None) -> bytes:
+def serialize(file: File, source: str, cache: Cache | None = None) -> bytes:
     """The bytes written for `file`; `source` is the fleet file as the user named it.
 
-    `bodies` caches dumped YAML by ``id(file.content)``: renderers share one object between
-    the files of several clusters (a policy applied fleet-wide), and dumping it once per file
-    was most of the serialization time. Ids are only stable while the objects live, so the
-    cache must not outlive the files it was filled from (`build_tree` keeps one per call).
+    `cache` (see `Cache`) remembers what many files share: their headers, and the YAML of
+    objects that renderers share between the files of several clusters.
     """
     ext = splitext(file.path)[1].lower()
-    lines = [_one_line(line) for line in header_lines(source, file.origin)]
+    if cache is None:
+        header = _header(source, file.origin, ext)
+    else:
+        header = cache.header(source, file.origin, ext)
     if isinstance(file.content, str):
         body = file.content
+    elif cache is not None:
+        body = cache.dump(file.content)
     else:
-        key = id(file.content)
-        cached = bodies.get(key) if bodies is not None else None
-        if cached is None:
-            # Imported here: the YAML writer is only needed once a render gets this far.
-            from compiler.emit.yaml import dump
-
-            cached = dump(file.content)
-            if bodies is not None:
-                bodies[key] = cached
-        body = cached
+        body = _dump(file.content)
     if body and not body.endswith("\n"):
         body += "\n"
-    return (_comment(lines, ext) + body).encode("utf-8")
+    return (header + body).encode("utf-8")
+
+
+def _header(source: str, origin: str | None, ext: str) -> str:
+    return _comment([_one_line(line) for line in header_lines(source, origin)], ext)
+
+
+def _dump(obj: dict[str, Any]) -> str:
+    # Imported here: the YAML writer is only needed once a render gets this far.
+    from compiler.emit.yaml import dump
+
+    return dump(obj)
+
+
+class Cache:
+    """What the files of one render share, serialized once.
+
+    Headers are keyed by (origin, extension): a policy's files in 500 clusters have one.
+    Shared objects (a policy applied fleet-wide is one dict in every cluster's file) are keyed
+    by ``id(object)`` and dumped once: dumping them once per file was most of the
+    serialization time. The caller's `files` keeps every object alive, so an id cannot be
+    reused meanwhile. An object used by one file only is never kept, and a shared one only
+    until its last file: the cache holds the bodies still to be written, not the output.
+    """
+
+    def __init__(self, files: Sequence[File]) -> None:
+        uses = Counter(id(f.content) for f in files if not isinstance(f.content, str))
+        self._left = {key: count for key, count in uses.items() if count > 1}
+        self._bodies: dict[int, str] = {}
+        self._headers: dict[tuple[str, str | None, str], str] = {}
+
+    def header(self, source: str, origin: str | None, ext: str) -> str:
+        key = (source, origin, ext)
+        text = self._headers.get(key)
+        if text is None:
+            text = self._headers[key] = _header(source, origin, ext)
+        return text
+
+    def dump(self, obj: dict[str, Any]) -> str:
+        key = id(obj)
+        left = self._left.get(key)
+        if left is None:
+            return _dump(obj)
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._bodies[key] = _dump(obj)
+        if left == 1:
+            del self._left[key], self._bodies[key]
+        else:
+            self._left[key] = left - 1
+        return body
 
 
 # The output tree: every file fleetc owns under DIR, as bytes, keyed by POSIX path.
@@ -91,45 +138,58 @@ GITIGNORE_TEXT = (
 
 
 def sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
 def manifest_bytes(
-    fleet: str, source: str, source_data: bytes, version: str, tree: dict[str, bytes]
+    fleet: str, source: str, source_data: bytes, version: str, digests: dict[str, str]
 ) -> bytes:
     """The metadata file: fleet, source name and digest, fleetc version, owned files + digests.
 
-    The manifest lists itself out (a file cannot contain its own digest) but owns itself and
-    ``.fleetc/.gitignore`` implicitly.
+    `digests` maps every rendered file's path to the sha256 of its bytes. The manifest lists
+    itself out (a file cannot contain its own digest) but owns itself and ``.fleetc/.gitignore``
+    implicitly.
     """
     import json
 
-    doc = {
-        "fleetc": version,
-        "fleet": fleet,
-        "source": {"path": source, "sha256": sha256(source_data)},
-        "files": [{"path": path, "sha256": sha256(tree[path])} for path in sorted(tree)],
-    }
-    return (json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
+    head = {"path": source, "sha256": sha256(source_data)}
+    doc = {"fleetc": version, "fleet": fleet, "source": head, "files": []}
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    # The file list as json.dumps(indent=2) writes it, built directly: the indenting encoder
+    # is pure Python and took seconds on half a million entries.
+    entry = '    {{\n      "path": {},\n      "sha256": "{}"\n    }}'
+    files = ",\n".join(
+        entry.format(json.dumps(path, ensure_ascii=False), digests[path])
+        for path in sorted(digests)
+    )
+    if files:
+        text = text[: -len("[]\n}")] + "[\n" + files + "\n  ]\n}"
+    return (text + "\n").encode()
+
+
+def stream(
+    files: Sequence[File], fleet: str, source: str, source_data: bytes, version: str
+) -> Iterator[tuple[str, bytes]]:
+    """Every file fleetc will own under DIR as (path, bytes), serialized one at a time.
+
+    The rendered files come in `files` order, then ``.fleetc/.gitignore``, then the manifest
+    (built from the digests of what came before), so a consumer can write each file as it
+    comes and never hold the whole output: at 511 clusters it is 1.5 GB.
+    """
+    cache = Cache(files)
+    digests: dict[str, str] = {}
+    for file in files:
+        if file.path in digests or file.path.startswith(META_DIR + "/"):
+            raise ValueError(f"renderer produced {file.path!r} twice or in the reserved .fleetc/")
+        data = serialize(file, source, cache)
+        digests[file.path] = sha256(data)
+        yield file.path, data
+    yield GITIGNORE, GITIGNORE_TEXT.encode()
+    yield MANIFEST, manifest_bytes(fleet, source, source_data, version, digests)
 
 
 def build_tree(
-    files: tuple[File, ...] | list[File],
-    fleet: str,
-    source: str,
-    source_data: bytes,
-    version: str,
+    files: Sequence[File], fleet: str, source: str, source_data: bytes, version: str
 ) -> dict[str, bytes]:
-    """Every byte fleetc will own under DIR: the rendered files, the manifest, its .gitignore."""
-    tree: dict[str, bytes] = {}
-    bodies: dict[int, str] = {}  # valid for this call only: `files` keeps every key alive
-    for file in files:
-        if file.path in tree or file.path.startswith(META_DIR + "/"):
-            raise ValueError(f"renderer produced {file.path!r} twice or in the reserved .fleetc/")
-        tree[file.path] = serialize(file, source, bodies)
-    manifest = manifest_bytes(fleet, source, source_data, version, tree)
-    tree[GITIGNORE] = GITIGNORE_TEXT.encode()
-    tree[MANIFEST] = manifest
-    return tree
+    """`stream` collected: every byte fleetc will own under DIR, keyed by path."""
+    return dict(stream(files, fleet, source, source_data, version))

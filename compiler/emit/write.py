@@ -10,15 +10,19 @@ would make DIR a symlink, which git stores as a symlink, so fleetc uses a journa
 2. Recover: a leftover ``.fleetc/journal.json`` is rolled forward; leftover staging
    directories and ``*.tmp`` files without a journal belong to a run that died before its
    commit point and are removed (roll back: DIR was never touched).
-3. Plan: compare the new tree with DIR byte for byte. Nothing differs -> nothing is written
-   (mtimes stay). Files in DIR that the manifest does not list -> refuse (they are not ours).
-4. Stage every changed file in ``.fleetc/staging-<random>/``, then flush the filesystem once
-   (``syncfs``: one call instead of an fsync per file, which costs minutes at fleet scale).
-5. Commit point: write the journal (the renames and deletions to do) to a ``*.tmp`` file,
-   fsync, rename it into place, fsync ``.fleetc``.
-6. Roll forward: delete pruned files, rename each staged file into place (the manifest last),
-   ``syncfs`` again, delete the journal. Rolling forward again after a crash is
-   harmless: a staged file already renamed is simply gone from staging.
+3. Plan as the files come (one at a time, never the whole output in memory): compare each
+   with DIR byte for byte. Nothing differs -> nothing is written (mtimes stay). Files in DIR
+   that the manifest does not list -> refuse, before anything is written (they are not ours).
+4. Stage every changed file at its own path under ``.fleetc/staging-<random>/``, then flush
+   the filesystem once (``syncfs``: one call instead of an fsync per file, which costs minutes
+   at fleet scale).
+5. Commit point: write the journal (the moves and deletions to do) to a ``*.tmp`` file,
+   fsync, rename it into place, fsync ``.fleetc``. A move is a staged file, or a staged
+   directory whose place in DIR does not exist yet: a first render moves ``clusters/`` in
+   one rename instead of half a million.
+6. Roll forward: delete pruned files, rename each move into place (the manifest last),
+   ``syncfs`` again, delete the journal. Rolling forward again after a crash is harmless: a
+   move already done is simply gone from staging.
 
 So after recovery DIR is exactly the old tree (crash before step 5) or exactly the new one.
 Every path is opened relative to a directory descriptor with ``O_NOFOLLOW``: a symlink planted
@@ -31,24 +35,30 @@ absolute or climbs with ``..`` is refused before anything is touched.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, check_path, write_all
-from compiler.emit.serialize import MANIFEST, META_DIR, sha256
+from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, Stamp, check_path, write_all
+from compiler.emit.serialize import GITIGNORE, GITIGNORE_TEXT, MANIFEST, META_DIR, sha256
+from compiler.emit.stage import Stager
 
 __all__ = ["Drift", "Output", "OutputError", "Plan", "check_path", "locked"]
 
 JOURNAL = ".fleetc/journal.json"
 CACHE = ".fleetc/cache.json"
 STAGING = "staging-"
+HELPER_AFTER = 2000
+"""Changed files staged in-process before the rest go to a helper process (its start-up,
+~50 ms, pays for itself after a few thousand files)."""
 
 
 @dataclass(frozen=True)
@@ -114,19 +124,18 @@ class Output(SafeDir):
             try:
                 journal = json.loads(data)
                 staging = str(journal["staging"])
-                writes = [(str(i), str(p)) for i, p in journal["write"]]
+                moves = [str(p) for p in journal["move"]]
                 deletes = [str(p) for p in journal["delete"]]
             except (ValueError, KeyError, TypeError):
-                raise OutputError(f"{self.root / JOURNAL} is corrupt") from None
+                raise OutputError(
+                    f"{self.root / JOURNAL} is not a journal this fleetc can finish; remove it"
+                ) from None
             # the journal is data in DIR like any other: names in it must not climb out
-            bad_staging = not staging.startswith(STAGING) or "/" in staging or ".." in staging
-            if bad_staging or not all(index.isdigit() for index, _ in writes):
+            if not staging.startswith(STAGING) or "/" in staging or ".." in staging:
                 raise OutputError(f"{self.root / JOURNAL} is not a fleetc journal; remove it")
-            for _, path in writes:
+            for path in moves + deletes:
                 check_path(path)
-            for path in deletes:
-                check_path(path)
-            self._roll_forward(staging, writes, deletes)
+            self._roll_forward(staging, moves, deletes)
         meta_fd = self._dir(META_DIR)
         if meta_fd is None:
             return
@@ -137,44 +146,44 @@ class Output(SafeDir):
                 os.unlink(name, dir_fd=meta_fd)
                 self._step()
 
-    def _roll_forward(
-        self, staging: str, writes: list[tuple[str, str]], deletes: list[str]
-    ) -> None:
+    def _roll_forward(self, staging: str, moves: list[str], deletes: list[str]) -> None:
         touched: set[str] = set()
         for path in deletes:
             self._unlink(path)
             touched.add(path.rpartition("/")[0])
         self._prune_empty(sorted(touched))
-        staging_fd = self._dir(f"{META_DIR}/{staging}")
-        for index, path in writes:
-            if staging_fd is None:
-                break
-            try:
-                os.stat(index, dir_fd=staging_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # renamed before the crash
-            parent, _, name = path.rpartition("/")
+        root = f"{META_DIR}/{staging}"
+        for path in moves:
+            source_parent, _, name = f"{root}/{path}".rpartition("/")
+            parent = path.rpartition("/")[0]
             parent_fd = self._dir(parent, create=True)
-            assert parent_fd is not None
+            source_fd = self._dir(source_parent)  # after: looking up parent_fd may close others
+            if source_fd is None:
+                continue  # the whole staging directory is gone: every move was done
             try:
-                os.rename(index, name, src_dir_fd=staging_fd, dst_dir_fd=parent_fd)
-            except IsADirectoryError:
+                os.stat(name, dir_fd=source_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # moved before the crash
+            try:
+                os.rename(name, name, src_dir_fd=source_fd, dst_dir_fd=parent_fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
+                    raise
                 raise OutputError(
-                    f"{self.root / path} is a directory; cannot write a file there"
+                    f"{self.root / path} is in the way (a directory where a file goes, or the"
+                    " reverse); remove it and render again"
                 ) from None
+            self._forget_under(f"{root}/{path}")  # a moved directory's descriptors now lie
             self._step()
         self._sync()
-        if staging_fd is not None:
-            self._remove_tree(f"{META_DIR}/{staging}")
+        self._remove_tree(root)
         self._unlink(JOURNAL)
         meta_fd = self._dir(META_DIR)
         if meta_fd is not None:
             os.fsync(meta_fd)
 
-    def plan(self, tree: dict[str, bytes]) -> Plan:
-        """What to change to make DIR hold exactly `tree`; refuses when DIR holds others' files."""
-        for path in tree:
-            check_path(path)
+    def _owned(self) -> tuple[dict[str, str], set[str]]:
+        """The manifest's files and those on disk; refuses when DIR holds others' files."""
         owned = self.manifest() or {}
         on_disk = self.scan()
         unowned = sorted(on_disk - owned.keys())
@@ -184,88 +193,187 @@ class Output(SafeDir):
                 f"{self.root} holds files fleetc does not own (not in {MANIFEST}); "
                 f"refusing to write there:\n  {shown}"
             )
-        write = [path for path in _order(list(tree)) if self.read(path) != tree[path]]
-        delete = sorted((owned.keys() - tree.keys()) & on_disk)
-        return Plan(tuple(write), tuple(delete))
+        return owned, on_disk
 
-    def apply(self, plan: Plan, tree: dict[str, bytes]) -> None:
-        """Make the plan true, atomically in the sense of the module docstring."""
-        if plan.empty:
-            return
+    def _absent(self, parent: str, absent: set[str]) -> str | None:
+        """The shallowest directory on the way to `parent` that DIR lacks, or None.
+
+        `absent` remembers the answers; it stays true while a write only stages (the commit
+        point is after the last file).
+        """
+        if not parent:
+            return None
+        parts = parent.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        for prefix in prefixes:
+            if prefix in absent:
+                return prefix
+        if self._dir(parent) is not None:
+            return None
+        for prefix in prefixes:
+            if self._dir(prefix) is None:
+                absent.add(prefix)
+                return prefix
+        return None  # pragma: no cover - `parent` itself was just found missing
+
+    def write(self, files: Iterable[tuple[str, bytes]], helper_after: int = HELPER_AFTER) -> Plan:
+        """Make DIR hold exactly `files`, atomically in the sense of the module docstring.
+
+        `files` is consumed once, as it is produced (`compiler.emit.serialize.stream`): each
+        changed file is staged as it comes, by this process for the first `helper_after` and
+        by a helper process (`compiler.emit.stage`) after that. Returns what was written and
+        deleted.
+        """
+        owned, on_disk = self._owned()
+        self._dir(META_DIR, create=True)  # before anything is judged absent: staging is in it
         staging = STAGING + secrets.token_hex(6)
-        staging_fd = self._dir(f"{META_DIR}/{staging}", create=True)
-        assert staging_fd is not None
-        for index, path in enumerate(plan.write):
-            fd = os.open(str(index), NEW_FLAGS, 0o644, dir_fd=staging_fd)
-            try:
-                write_all(fd, tree[path])
-            finally:
-                os.close(fd)
-            self._step()
-        self._sync()
-        journal = {
-            "staging": staging,
-            "write": [[str(i), path] for i, path in enumerate(plan.write)],
-            "delete": list(plan.delete),
-        }
+        root = f"{META_DIR}/{staging}"
+        absent: set[str] = set()
+        moves: dict[str, None] = {}  # in order of first use, without duplicates
+        written: list[str] = []
+        seen: set[str] = set()
+        helper: Stager | None = None
+        try:
+            for path, data in files:
+                check_path(path)
+                seen.add(path)
+                parent, _, name = path.rpartition("/")
+                missing = self._absent(parent, absent)
+                if missing is None and self.read(path) == data:
+                    continue
+                if not written:
+                    self._dir(root, create=True)
+                    self._pinned.add(root)
+                if helper is None and len(written) >= helper_after:
+                    helper = Stager(self._fds[root])
+                if helper is not None:
+                    helper.put(path, data)
+                else:
+                    fd_parent = self._dir(f"{root}/{parent}" if parent else root, create=True)
+                    fd = os.open(name, NEW_FLAGS, 0o644, dir_fd=fd_parent)
+                    try:
+                        write_all(fd, data)
+                    finally:
+                        os.close(fd)
+                    self._step()
+                written.append(path)
+                moves[missing or path] = None
+            if helper is not None:
+                helper.finish()
+                helper = None
+            delete = sorted((owned.keys() - seen) & on_disk)
+            if not written and not delete:
+                return Plan((), ())
+            self._sync()
+        except BaseException:
+            if helper is not None:
+                helper.abort()
+            self._remove_tree(root)  # nothing in DIR was touched yet
+            raise
+        order = _order(list(moves))
+        journal = {"staging": staging, "move": order, "delete": delete}
         self._put(JOURNAL, json.dumps(journal).encode())
-        self._roll_forward(
-            staging, [(str(i), p) for i, p in enumerate(plan.write)], list(plan.delete)
-        )
+        self._roll_forward(staging, order, delete)
+        return Plan(tuple(_order(written)), tuple(delete))
 
-    def drift(self, tree: dict[str, bytes]) -> Drift:
-        """Compare DIR with `tree` without writing (``--check``)."""
-        for path in tree:
-            check_path(path)
+    def drift(self, files: Iterable[tuple[str, bytes]]) -> Drift:
+        """Compare DIR with `files` (consumed as they come) without writing (``--check``)."""
         stale: list[str] = []
         missing: list[str] = []
-        for path in sorted(tree):
-            data = self.read(path)
-            if data is None:
+        seen: set[str] = set()
+        absent: set[str] = set()
+        for path, data in files:
+            check_path(path)
+            seen.add(path)
+            if self._absent(path.rpartition("/")[0], absent):
+                missing.append(path)
+                continue
+            current = self.read(path)
+            if current is None:
                 (stale if self.exists(path) else missing).append(path)
-            elif data != tree[path]:
+            elif current != data:
                 stale.append(path)
-        extra = sorted(self.scan() - tree.keys())
-        return Drift(tuple(stale), tuple(missing), tuple(extra), self.pending())
+        extra = sorted(self.scan() - seen)
+        return Drift(tuple(sorted(stale)), tuple(sorted(missing)), tuple(extra), self.pending())
 
     # -- the fast path for unchanged re-renders -----------------------------------------------
 
-    def up_to_date(self, key: str) -> bool:
-        """True when the last render had `key` and every owned file still has its bytes."""
+    def up_to_date(self, key: str, *, refresh: bool = False) -> bool:
+        """True when the last render had `key` and every owned file still has its bytes.
+
+        Like git's index: the cache records a signature of every owned file's `Stamp` (path,
+        inode, size, mtime, ctime), so an unchanged DIR is proven so by lstat alone. A file
+        whose ctime is not older than the cache may have changed within the clock tick the
+        cache was written in ("racily clean"); those, and every file when the signature
+        differs (a checkout rewrote them, say), are compared by content with the manifest.
+        With `refresh`, a DIR found current by content gets a new signature.
+        """
         try:
             cache = json.loads(self.read(CACHE) or b"{}")
         except ValueError:
             return False
-        manifest_data = self.read(MANIFEST)
-        if (
-            not isinstance(cache, dict)
-            or cache.get("key") != key
-            or manifest_data is None
-            or cache.get("manifest") != sha256(manifest_data)
-            or self.pending()
-        ):
+        if not isinstance(cache, dict) or cache.get("key") != key or self.pending():
             return False
-        from compiler.emit.serialize import GITIGNORE, GITIGNORE_TEXT
+        stamps = self._owned_stamps()
+        cached = self.stamp(CACHE)
+        if stamps is None or cached is None:
+            return False
+        if cache.get("files") == _signature(stamps):
+            racy = [path for path, stamp in stamps.items() if stamp.ctime_ns >= cached.mtime_ns]
+            if not racy:
+                return True
+            current = self._verify(cache, racy)
+        else:
+            current = self._verify(cache, None)
+        if current and refresh:
+            self.remember(key)
+        return current
 
+    def _owned_stamps(self) -> dict[str, Stamp] | None:
+        """The stamps of the files outside ``.fleetc/`` and of fleetc's own two."""
+        stamps = self.stamps()
+        for path in (GITIGNORE, MANIFEST):
+            stamp = self.stamp(path)
+            if stamp is None:
+                return None
+            stamps[path] = stamp
+        return stamps
+
+    def _verify(self, cache: dict[str, object], paths: list[str] | None) -> bool:
+        """Compare the bytes of `paths` (None: every owned file) with what the manifest says."""
+        manifest_data = self.read(MANIFEST)
+        if manifest_data is None or cache.get("manifest") != sha256(manifest_data):
+            return False
         if self.read(GITIGNORE) != GITIGNORE_TEXT.encode():
             return False
         owned = self.manifest() or {}
-        if self.scan() != owned.keys():
-            return False
-        for path, digest in owned.items():
+        if paths is None:
+            if self.scan() != owned.keys():
+                return False
+            paths = list(owned)
+        for path in paths:
+            if path in (GITIGNORE, MANIFEST):
+                continue
             data = self.read(path)
-            if data is None or sha256(data) != digest:
+            if data is None or path not in owned or sha256(data) != owned[path]:
                 return False
         return True
 
     def remember(self, key: str) -> None:
-        """Record `key` for the fast path (a private, git-ignored file)."""
+        """Record `key` and the files' signature for the fast path (a private, ignored file)."""
         manifest_data = self.read(MANIFEST)
-        if manifest_data is None:
+        stamps = self._owned_stamps()
+        if manifest_data is None or stamps is None:
             return
-        data = json.dumps({"key": key, "manifest": sha256(manifest_data)}).encode()
-        if self.read(CACHE) != data:
-            self._put(CACHE, data)
+        doc = {"key": key, "manifest": sha256(manifest_data), "files": _signature(stamps)}
+        self._put(CACHE, json.dumps(doc).encode())
+
+
+def _signature(stamps: dict[str, Stamp]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(stamps):
+        digest.update(f"{path}\0{' '.join(map(str, stamps[path]))}\n".encode())
+    return digest.hexdigest()
 
 
 @contextmanager
