@@ -15,7 +15,7 @@ LARGE_SECONDS = 60.0
 LARGE_BYTES = 2 << 30
 RERENDER_SPEEDUP = 5.0
 DIFF_RATIO = 2.5
-LINEAR_SPREAD = 2.0  # largest / smallest in-process cost per output MB, sizes >= 50 clusters
+LINEAR_GROWTH = 2.0  # in-process cost per output MB, larger output / smaller, >= 50 clusters
 
 
 def _key(r: dict[str, Any]) -> tuple[int, int, int, bool]:
@@ -71,10 +71,10 @@ def evaluate(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
     out.append(
         _target(
-            "render 511/20000/5000 peak RSS",
-            f"{r['render']['cold_rss'] / MIB:.0f} MiB" if r else "-",
+            "render 511/20000/5000 peak RSS (+ helper)",
+            f"{peak(r) / MIB:.0f} MiB" if r else "-",
             f"<= {LARGE_BYTES // MIB} MiB",
-            r["render"]["cold_rss"] <= LARGE_BYTES if r else None,
+            peak(r) <= LARGE_BYTES if r else None,
         )
     )
     # re-render and diff: judged at the largest size run (start-up dominates small fleets)
@@ -101,20 +101,29 @@ def evaluate(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
     rewritten = sum(s["render"]["unchanged_rewritten"] for s in sizes)
     out.append(_target("unchanged re-render writes", f"{rewritten} files", "0", rewritten == 0))
-    costs = [per_mb(s) for s in sizes if s["size"]["clusters"] >= 50 and not s["size"]["cel"]]
+    # Judged one way: the cost per MB may fall as fleets grow (more is shared between
+    # clusters), it must not rise. Growth = the worst ratio of a larger output's cost per MB
+    # to a smaller one's.
+    ordered = sorted(
+        (s for s in sizes if s["size"]["clusters"] >= 50 and not s["size"]["cel"]),
+        key=lambda s: s["render"]["bytes"],
+    )
+    costs = [per_mb(s) for s in ordered]
+    name = "linear: compile+serialize s/MB growth"
     if len(costs) >= 2:
-        spread = max(costs) / min(costs)
-        out.append(
-            _target(
-                "linear: compile+serialize s/MB spread",
-                f"{spread:.2f}",
-                f"<= {LINEAR_SPREAD:g}",
-                spread <= LINEAR_SPREAD,
-            )
+        growth = max(
+            costs[j] / costs[i] for i in range(len(costs)) for j in range(i + 1, len(costs))
         )
+        ok = growth <= LINEAR_GROWTH
+        out.append(_target(name, f"{growth:.2f}", f"<= {LINEAR_GROWTH:g}", ok))
     else:
-        out.append(_target("linear: compile+serialize s/MB spread", "-", "", None))
+        out.append(_target(name, "-", "", None))
     return out
+
+
+def peak(r: dict[str, Any]) -> int:
+    """A cold render's peak memory: fleetc's own plus its staging helper's."""
+    return int(r["render"]["cold_rss"] + r["render"].get("helper_rss", 0))
 
 
 def per_mb(r: dict[str, Any]) -> float:
