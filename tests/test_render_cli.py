@@ -65,6 +65,32 @@ def test_unchanged_rerender_touches_nothing(
     assert snapshot(out) == before and mtimes(out) == stamps
 
 
+def test_fast_path_prints_the_last_renders_warnings_again(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")  # DIR is judged against spec.flux.path from the cwd
+
+    def findings(err: str) -> str:
+        return "".join(line for line in err.splitlines(True) if not line.startswith("fleetc: "))
+
+    assert render(fleet, Path("elsewhere")) == 0
+    first = capsys.readouterr().err
+    assert "flux-path-mismatch" in first
+    assert render(fleet, Path("elsewhere")) == 0
+    again = capsys.readouterr().err
+    assert "is up to date" in again and findings(again) == findings(first)
+    assert render(fleet, Path("elsewhere"), "--output", "json") == 0
+    assert [d["code"] for d in json.loads(capsys.readouterr().out)] == ["flux-path-mismatch"]
+    # same fleet, same name in headers, same DIR, but DIR is outside this cwd: not judged,
+    # so no warning, and the cache (which remembers one) must not stand in for the render
+    monkeypatch.chdir(tmp_path / "b")
+    assert render(fleet, tmp_path / "a" / "elsewhere") == 0
+    err = capsys.readouterr().err
+    assert "flux-path-mismatch" not in err and "is up to date" in err, err
+
+
 def test_check_reports_stale_missing_extra_and_writes_nothing(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

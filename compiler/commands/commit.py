@@ -146,10 +146,10 @@ def _run_branch(args: argparse.Namespace) -> int:
             f"--branch needs {label} committed and unmodified (it is {source.detail}): "
             "every commit on a deploy branch names the source commit it was rendered from"
         )
-    files = render_command.compile_tree(data, label, args.output)
-    if files is None:
+    compiled = render_command.compile_tree(data, label, args.output)
+    if compiled is None:
         return EXIT_FINDINGS
-    tree = dict(files)  # git plumbing wants every blob before it writes the tree
+    tree = dict(compiled.files)  # git plumbing wants every blob before it writes the tree
     try:
         if args.push:
             follow_remote(top, args.push, args.branch)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compiler import __version__
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
@@ -28,7 +28,7 @@ from compiler.commands.common import (
     print_diagnostics,
     read_fleet,
 )
-from compiler.diagnostics import Diagnostics
+from compiler.diagnostics import Diagnostic, Diagnostics
 from compiler.emit.write import Output, OutputError, locked
 
 if TYPE_CHECKING:
@@ -95,11 +95,18 @@ class Rendered:
     removed: int
 
 
-def compile_tree(
-    data: bytes, label: str, output: str, out: Path | None = None
-) -> Iterator[tuple[str, bytes]] | None:
-    """Compile FLEET; print diagnostics (warnings too); None on errors, else every owned file
-    as (path, bytes), serialized as it is consumed (`compiler.emit.serialize.stream`)."""
+@dataclass(frozen=True)
+class Tree:
+    """A compiled fleet's output and the findings printed while compiling it."""
+
+    files: Iterator[tuple[str, bytes]]
+    """Every owned file as (path, bytes), serialized as it is consumed (`stream`)."""
+    findings: tuple[Diagnostic, ...]
+    """Warnings and notes: the fast path prints them again instead of compiling."""
+
+
+def compile_tree(data: bytes, label: str, output: str, out: Path | None = None) -> Tree | None:
+    """Compile FLEET and print its diagnostics (warnings too); None when it has errors."""
     from compiler.emit.serialize import stream
     from compiler.load import Source
     from compiler.pipeline import compile_fleet
@@ -112,7 +119,7 @@ def compile_tree(
     if print_diagnostics(diags, sources, output) != EXIT_OK or compiled is None:
         return None
     name = compiled.checked.fleet.metadata.name
-    return stream(compiled.files, name, label, data, __version__)
+    return Tree(stream(compiled.files, name, label, data, __version__), tuple(diags.sorted()))
 
 
 def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | None = None) -> int:
@@ -122,7 +129,8 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
     out = Path(args.out)
     from compiler.emit.cache import render_key
 
-    key = render_key(label, data)
+    # where the output goes is part of the key: the flux-path-mismatch warning depends on it
+    key = render_key(label, data, {"cwd": str(Path.cwd()), "out": str(out.absolute())})
     try:
         if out.is_dir():
             # Recovery waits until the fleet compiled: with errors, nothing at all is written.
@@ -134,7 +142,7 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
         if tree is None:
             return EXIT_FINDINGS
         if args.check:
-            _print_drift([], [path for path, _ in tree], [], False, args.output)
+            _print_drift([], [path for path, _ in tree.files], [], False, args.output)
             return EXIT_FINDINGS
         with locked(out, create=True) as output:
             return _render_locked(output, data, label, key, args, then, tree)
@@ -149,9 +157,10 @@ def _render_locked(
     key: str,
     args: argparse.Namespace,
     then: Callable[[Output, Rendered], int] | None,
-    tree: Iterator[tuple[str, bytes]] | None = None,
+    tree: Tree | None = None,
 ) -> int:
     if tree is None and output.up_to_date(key, refresh=not args.check):
+        _print_remembered(output, data, label, args.output)
         if args.check:
             return EXIT_OK
         output.recover()  # no journal (up_to_date checked), but maybe debris to sweep
@@ -162,14 +171,14 @@ def _render_locked(
         if tree is None:
             return EXIT_FINDINGS
     if args.check:
-        drift = output.drift(tree)
+        drift = output.drift(tree.files)
         if drift.clean:
             return EXIT_OK
         _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output)
         return EXIT_FINDINGS
     output.recover()
-    plan = output.write(tree)
-    output.remember(key)
+    plan = output.write(tree.files)
+    output.remember(key, [remembered(d) for d in tree.findings])
     if plan.empty:
         _status(f"{output.root} is up to date")
     else:
@@ -177,6 +186,22 @@ def _render_locked(
         _status(f"{output.root}: wrote {len(plan.write)} file(s), removed {removed}")
     done = Rendered(output.root, label, len(plan.write), len(plan.delete))
     return then(output, done) if then else EXIT_OK
+
+
+def remembered(d: Diagnostic) -> dict[str, Any]:
+    from compiler.report.json import as_data
+
+    return {**as_data(d), "redact": d.redact}
+
+
+def _print_remembered(output: Output, data: bytes, label: str, fmt: str) -> None:
+    """Print the findings of the render the fast path stands in for, as it printed them."""
+    from compiler.load import Source
+    from compiler.report.json import from_data
+
+    diags = Diagnostics()
+    diags.extend(from_data(item) for item in output.remembered())
+    print_diagnostics(diags, {label: Source(label, data.decode("utf-8", "replace"))}, fmt)
 
 
 def _status(message: str) -> None:

@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, Stamp, check_path, write_all
 from compiler.emit.serialize import GITIGNORE, GITIGNORE_TEXT, MANIFEST, META_DIR, sha256
@@ -326,7 +327,7 @@ class Output(SafeDir):
         else:
             current = self._verify(cache, None)
         if current and refresh:
-            self.remember(key)
+            self.remember(key, self.remembered())
         return current
 
     def _owned_stamps(self) -> dict[str, Stamp] | None:
@@ -359,14 +360,29 @@ class Output(SafeDir):
                 return False
         return True
 
-    def remember(self, key: str) -> None:
-        """Record `key` and the files' signature for the fast path (a private, ignored file)."""
+    def remember(self, key: str, findings: list[dict[str, Any]] | None = None) -> None:
+        """Record `key`, the files' signature and the render's `findings` (warnings, as plain
+        data) for the fast path, in a private, git-ignored file."""
         manifest_data = self.read(MANIFEST)
         stamps = self._owned_stamps()
         if manifest_data is None or stamps is None:
             return
-        doc = {"key": key, "manifest": sha256(manifest_data), "files": _signature(stamps)}
+        doc = {
+            "key": key,
+            "manifest": sha256(manifest_data),
+            "files": _signature(stamps),
+            "findings": findings or [],
+        }
         self._put(CACHE, json.dumps(doc).encode())
+
+    def remembered(self) -> list[dict[str, Any]]:
+        """The findings `remember` kept (empty when there is no readable cache)."""
+        try:
+            cache = json.loads(self.read(CACHE) or b"{}")
+        except ValueError:
+            return []
+        findings = cache.get("findings") if isinstance(cache, dict) else None
+        return [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
 
 
 def _signature(stamps: dict[str, Stamp]) -> str:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from compiler.diagnostics import Diagnostic, Position
+from compiler.diagnostics import Diagnostic, Position, Related, Severity
 from compiler.load import Source
 
 
@@ -32,6 +32,32 @@ def as_data(d: Diagnostic) -> dict[str, Any]:
         "related": [{**_where(r.position), "message": r.message} for r in d.related],
         "path": d.path,
     }
+
+
+def from_data(data: dict[str, Any]) -> Diagnostic:
+    """`as_data` read back (fleetc's render cache keeps findings this way); ``redact`` is
+    read too when present, though `as_data` does not write it."""
+
+    def where(item: dict[str, Any]) -> Position | None:
+        if item.get("file") is None:
+            return None
+        return Position(str(item["file"]), int(item["line"]), int(item["column"]))
+
+    related = []
+    for item in data.get("related") or []:
+        position = where(item)
+        if position is not None:
+            related.append(Related(position, str(item["message"])))
+    return Diagnostic(
+        code=str(data["code"]),
+        message=str(data["message"]),
+        position=where(data),
+        severity=Severity[str(data["severity"]).upper()],
+        related=tuple(related),
+        hint=data.get("hint"),
+        path=data.get("path"),
+        redact=bool(data.get("redact", False)),
+    )
 
 
 def format_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, Source]) -> str:
