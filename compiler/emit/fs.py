@@ -171,15 +171,7 @@ class SafeDir:
             os.close(fd)
 
     def exists(self, rel: str) -> bool:
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent)
-        if parent_fd is None:
-            return False
-        try:
-            os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return True
+        return self.stamp(rel) is not None
 
     def _put(self, rel: str, data: bytes) -> None:
         """Write `rel` atomically on its own (tmp + fsync + rename); for fleetc's small files."""
@@ -218,6 +210,7 @@ class SafeDir:
         return {path: stamp for path, stamp in self._walk(stat=True).items() if stamp}
 
     def stamp(self, rel: str) -> Stamp | None:
+        """lstat of `rel` (a symlink is not followed), or None when it does not exist."""
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dir(parent)
         if parent_fd is None:
