@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.emit.git import Committed, Conflict, GitError, branch_commit, locate, push
+from compiler.emit.branch import Conflict, branch_commit, push
+from compiler.emit.git import Committed, GitError, locate
 from tests.conftest import FLEETS
 from tests.emit_support import at_once, fleetc, require_renderers, snapshot
 from tests.test_commit import fleet_repo, git, make_repo

@@ -82,7 +82,8 @@ def _locate(out: Path) -> tuple[Path, str]:
 
 
 def _push(top: Path, remote: str, branch: str | None) -> int:
-    from compiler.emit.git import Conflict, GitError, current_branch, push
+    from compiler.emit.branch import Conflict, push
+    from compiler.emit.git import GitError, current_branch
 
     try:
         name = branch or current_branch(top)
@@ -134,7 +135,8 @@ def _run_in_place(args: argparse.Namespace) -> int:
 
 def _run_branch(args: argparse.Namespace) -> int:
     from compiler.commands.common import read_fleet
-    from compiler.emit.git import Conflict, GitError, branch_commit, follow_remote, source_state
+    from compiler.emit.branch import Conflict, branch_commit, follow_remote
+    from compiler.emit.git import GitError, source_state
     from compiler.emit.serialize import MANIFEST
 
     top, directory = _locate(Path(args.out))
