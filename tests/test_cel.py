@@ -15,7 +15,7 @@ from compiler.diagnostics import Diagnostic, Diagnostics, Position
 from compiler.load import load
 from compiler.model import Fleet, parse
 from compiler.pipeline import check
-from compiler.validate import cel
+from compiler.validate import cel, cel_select
 from compiler.validate.cel_position import scalar_positions
 from tests.conftest import ROOT
 
@@ -234,7 +234,7 @@ def test_select_clusters_returns_sorted_names_and_caches() -> None:
     at = Position("fleet.yaml", 1, 1)
     diags = Diagnostics()
     expression = "cluster.region.endsWith('europe') && cluster.labels.env == 'prod'"
-    names = cel.select_clusters(expression, clusters, at, diags)
+    names = cel_select.select_clusters(expression, clusters, at, diags)
     assert names == sorted(
         c.name
         for c in clusters
@@ -248,14 +248,17 @@ def test_select_clusters_evaluates_each_expression_once(monkeypatch: pytest.Monk
     fleet = loaded(fleet_text(clusters=4))
     at = Position("fleet.yaml", 1, 1)
     expression = "cluster.id % 2 == 0"
-    first = cel.select_clusters(expression, list(fleet.spec.clusters), at, Diagnostics())
+    first = cel_select.select_clusters(expression, list(fleet.spec.clusters), at, Diagnostics())
     assert first == ["eu-4", "us-2"]
 
     def again(*args: object) -> None:
         raise AssertionError("evaluated twice")
 
-    monkeypatch.setattr(cel, "_select", again)
-    assert cel.select_clusters(expression, list(fleet.spec.clusters), at, Diagnostics()) == first
+    monkeypatch.setattr(cel_select, "_select", again)
+    assert (
+        cel_select.select_clusters(expression, list(fleet.spec.clusters), at, Diagnostics())
+        == first
+    )
 
 
 def test_deadline_stops_an_evaluation_too() -> None:
@@ -269,7 +272,7 @@ def test_select_clusters_error_returns_none_with_a_diagnostic_at_the_value() -> 
     fleet = loaded(fleet_text())
     at = Position("fleet.yaml", 7, 9)
     diags = Diagnostics()
-    assert cel.select_clusters("cluster.id", list(fleet.spec.clusters), at, diags) is None
+    assert cel_select.select_clusters("cluster.id", list(fleet.spec.clusters), at, diags) is None
     d = only(diags.sorted())
     assert (d.code, d.position) == ("cel-type", at)
 
@@ -496,7 +499,7 @@ def test_select_clusters_agrees_with_a_python_model(
             )
         )
     diags = Diagnostics()
-    got = cel.select_clusters(expression, clusters, Position("f", 1, 1), diags)
+    got = cel_select.select_clusters(expression, clusters, Position("f", 1, 1), diags)
     assert not diags.has_errors, diags.sorted()
     want = sorted(c.name for c in clusters if model(c.model_dump()))  # type: ignore[operator]
     assert got == want

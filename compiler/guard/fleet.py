@@ -88,7 +88,7 @@ def select(fleet: Fleet, peer: Peer) -> tuple[int, ...] | None:
 def _cel_names(fleet: Fleet, selector: ClusterLabelSelector) -> set[str] | None:
     """Names a CEL cluster selector picks; None when it does not evaluate (validate reports
     that error at its place, so its diagnostic is not repeated here)."""
-    from compiler.validate.cel import select_clusters  # celpy: only for fleets that use CEL
+    from compiler.validate.cel_select import select_clusters  # celpy: only for fleets that use CEL
 
     assert selector.cel is not None
     where = Position("fleet.yaml", 1, 0)

@@ -46,7 +46,7 @@ def select_clusters(
         return tuple(sorted(set(selector)))
     assert isinstance(selector, ClusterLabelSelector)
     if selector.cel is not None:
-        from compiler.validate.cel import select_clusters as cel_select
+        from compiler.validate.cel_select import select_clusters as cel_select
 
         chosen = cel_select(selector.cel, list(fleet.spec.clusters), at, diags)
         return tuple(sorted(chosen or ()))

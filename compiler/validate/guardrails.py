@@ -30,11 +30,11 @@ def check_selectors(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     found = list(cel_selectors(fleet))
     if not found:
         return
-    from compiler.validate import cel
+    from compiler.validate.cel_select import select_clusters
 
     clusters = list(fleet.spec.clusters)
     for path, expression in found:
-        cel.select_clusters(expression, clusters, doc.position(path), diags, doc.source)
+        select_clusters(expression, clusters, doc.position(path), diags, doc.source)
 
 
 def check_guardrails(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
