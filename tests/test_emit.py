@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.emit import write as write_module
 from compiler.emit.serialize import (
     GITIGNORE,
     MANIFEST,
@@ -25,6 +26,7 @@ from compiler.emit.serialize import (
     serialize,
     sha256,
 )
+from compiler.emit.stage import Stager
 from compiler.emit.write import Output, OutputError, check_path, locked
 from compiler.render.output import File
 from tests.emit_support import directories, snapshot
@@ -256,10 +258,11 @@ def test_fast_path_notices_tampering(tmp_path: Path) -> None:
 
 
 def remembered(tmp_path: Path, files: dict[str, str]) -> tuple[Path, dict[str, bytes]]:
+    """A render as `fleetc render` does it: write, then remember, under one lock."""
     out = tmp_path / "out"
     tree = tree_of(files)
-    write(out, tree)
-    with locked(out, create=False) as output:
+    with locked(out, create=True) as output:
+        output.write(tree.items())
         output.remember("k")
     return out, tree
 
@@ -278,15 +281,35 @@ def test_fast_path_proves_an_unchanged_tree_by_lstat_alone(
     assert set(read) == {".fleetc/journal.json", ".fleetc/cache.json"}  # not one owned file
 
 
+def edit_keeping_size_and_mtime(target: Path, text: str) -> None:
+    before = target.stat()
+    target.write_text(text)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # only the ctime tells
+
+
+def test_an_edit_while_rendering_is_not_vouched_for(tmp_path: Path) -> None:
+    out, tree = remembered(tmp_path, {"a.yaml": "1\n", "b.yaml": "2\n"})
+    cache = out / ".fleetc/cache.json"
+    with locked(out, create=False) as output:
+        assert output.write(tree.items()).empty  # compares a.yaml: equal
+        edit_keeping_size_and_mtime(out / "a.yaml", "X\n")  # ... then it changes
+        output.remember("k")
+    os.utime(cache, ns=(2**62, 2**62))  # not racy: only the unvouched list can catch it
+    with locked(out, create=False) as output:
+        assert not output.up_to_date("k")
+        assert not output.drift(tree.items()).clean
+
+
 def test_fast_path_compares_racily_clean_files_by_content(tmp_path: Path) -> None:
     out, tree = remembered(tmp_path, {"a.yaml": "1\n"})
     target, cache = out / "a.yaml", out / ".fleetc/cache.json"
-    before = target.stat()
-    target.write_text("2\n")  # same size; mtime put back: only the ctime tells
-    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    edit_keeping_size_and_mtime(target, "2\n")
     with locked(out, create=False) as output:
-        assert not output.up_to_date("k")
-        # an edit in the clock tick the signature was taken in: stamps match, content not
+        assert not output.up_to_date("k")  # the signature differs: ctime
+    with locked(out, create=False) as output:
+        output.write(tree.items())  # puts "1" back, stamping what it wrote
+        # an edit in the clock tick the stamp was taken in: inode, size and mtime match
+        edit_keeping_size_and_mtime(target, "3\n")
         output.remember("k")
     os.utime(cache, ns=(0, 0))  # the file is as new as the cache: racily clean
     with locked(out, create=False) as output:
@@ -299,14 +322,48 @@ def test_fast_path_compares_racily_clean_files_by_content(tmp_path: Path) -> Non
         assert output.up_to_date("k")
 
 
+def test_a_directory_where_a_file_goes_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write(out, tree_of({"a.yaml": "1\n", "x/b.yaml": "2\n"}))
+    (out / "y").mkdir()  # empty directories are fine, but not where a file goes
+    before = snapshot(out)
+    for tree in (
+        tree_of({"a.yaml": "changed\n", "y": "file\n"}),
+        tree_of({"a.yaml": "changed\n", "a.yaml/z": "under a file\n"}),
+    ):
+        with locked(out, create=False) as output, pytest.raises(OutputError):
+            output.write(tree.items())
+        assert snapshot(out) == before
+        assert sorted(os.listdir(out / ".fleetc")) == [".gitignore", "manifest.json"]
+
+
+def test_a_journal_of_the_previous_format_is_finished(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    old, new = tree_of({"a.yaml": "1\n", "b.yaml": "2\n"}), tree_of({"a.yaml": "new\n"})
+    write(out, old)
+    staging = out / ".fleetc/staging-0123456789ab"
+    staging.mkdir()
+    (staging / "0").write_bytes(new["a.yaml"])
+    (staging / "1").write_bytes(new[MANIFEST])
+    journal = {
+        "staging": staging.name,
+        "write": [["0", "a.yaml"], ["1", MANIFEST]],
+        "delete": ["b.yaml"],
+    }
+    (out / ".fleetc/journal.json").write_text(json.dumps(journal))
+    with locked(out, create=False):  # recovery rolls it forward
+        pass
+    assert snapshot(out) == new
+
+
 def test_first_render_moves_new_directories_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     moves: list[list[str]] = []
     original = Output._roll_forward
 
-    def spy(self: Output, staging: str, move: list[str], delete: list[str]) -> None:
-        moves.append(move)
+    def spy(self: Output, staging: str, move: list[tuple[str, str]], delete: list[str]) -> None:
+        moves.append([path for _, path in move])
         original(self, staging, move, delete)
 
     monkeypatch.setattr(Output, "_roll_forward", spy)
@@ -338,7 +395,17 @@ def test_files_are_staged_as_they_come(tmp_path: Path) -> None:
     assert snapshot(out) == tree
 
 
-def test_a_helper_process_stages_what_comes_after_the_first_files(tmp_path: Path) -> None:
+def test_a_helper_process_stages_what_comes_after_the_first_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helped: list[str] = []
+
+    class Counting(Stager):
+        def put(self, path: str, data: bytes) -> None:
+            helped.append(path)
+            super().put(path, data)
+
+    monkeypatch.setattr(write_module, "Stager", Counting)
     out = tmp_path / "out"
     first = tree_of({f"clusters/c{i % 7}/f{i}.yaml": f"{i}\n" for i in range(60)})
     second = tree_of({f"clusters/c{i % 9}/f{i}.yaml": f"{i * 2}\n" for i in range(0, 80, 3)})
@@ -347,8 +414,11 @@ def test_a_helper_process_stages_what_comes_after_the_first_files(tmp_path: Path
         with locked(out, create=True) as output:
             plan = output.write(tree.items(), helper_after=5)
         assert snapshot(out) == tree
-        assert set(plan.write) == {p for p, data in tree.items() if previous.get(p) != data}
         assert sorted(os.listdir(out / ".fleetc")) == [".gitignore", "manifest.json"]
+        changed = [p for p, data in tree.items() if previous.get(p) != data]
+        assert set(plan.write) == set(changed)
+        assert helped == changed[5:]  # in the order they came, after five in-process
+        helped.clear()
         previous = tree
 
 
@@ -403,7 +473,8 @@ def test_any_sequence_of_renders_leaves_exactly_the_last_tree(
         {"staging": "staging-1", "move": ["../../../victim.txt"], "delete": []},
         {"staging": "staging-1", "move": ["../victim.txt"], "delete": []},
         {"staging": "staging-1", "move": [], "delete": ["../victim.txt"]},
-        {"staging": "staging-1", "write": [["0", "a.yaml"]], "delete": []},
+        {"staging": "staging-1", "write": [["../../../victim.txt", "a.yaml"]], "delete": []},
+        {"staging": "staging-1", "write": [["0", "../victim.txt"]], "delete": []},
         {"staging": "staging-1"},
     ],
 )

@@ -39,6 +39,7 @@ class Stamp(NamedTuple):
     size: int
     mtime_ns: int
     ctime_ns: int
+    """-1 when unknown: a stamp taken before a rename, which changes the ctime."""
 
     @classmethod
     def of(cls, st: os.stat_result) -> Stamp:
@@ -148,6 +149,12 @@ class SafeDir:
 
     def read(self, rel: str) -> bytes | None:
         """The bytes of regular file `rel`, or None when absent or not a regular file."""
+        found = self.read_stamped(rel)
+        return None if found is None else found[0]
+
+    def read_stamped(self, rel: str) -> tuple[bytes, Stamp] | None:
+        """`read`, with the file's `Stamp` taken just before its bytes were read: a change
+        after that shows in the stamp, so the pair can vouch for the bytes later."""
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dir(parent)
         if parent_fd is None:
@@ -161,14 +168,26 @@ class SafeDir:
                 return None
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 return None
             chunks = []
             while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
-            return b"".join(chunks)
+            return b"".join(chunks), Stamp.of(st)
         finally:
             os.close(fd)
+
+    def is_dir(self, rel: str) -> bool:
+        """True when `rel` is a directory (a symlink to one is not)."""
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dir(parent)
+        if parent_fd is None:
+            return False
+        try:
+            return stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            return False
 
     def exists(self, rel: str) -> bool:
         return self.stamp(rel) is not None
@@ -248,7 +267,9 @@ class SafeDir:
             assert here is not None
             try:
                 os.unlink(name, dir_fd=here)
-            except IsADirectoryError:
+            except (IsADirectoryError, PermissionError):  # Linux says EISDIR, BSDs EPERM
+                if not stat.S_ISDIR(os.stat(name, dir_fd=here, follow_symlinks=False).st_mode):
+                    raise
                 self._remove_tree(f"{rel}/{name}")
                 continue
             self._step()
@@ -271,7 +292,10 @@ class SafeDir:
                 candidates.add(rel)
                 rel = rel.rpartition("/")[0]
         for rel in sorted(candidates, key=lambda r: (-r.count("/"), r)):
-            fd = self._dir(rel)
+            try:
+                fd = self._dir(rel)
+            except OutputError:
+                continue  # a file now (a move already done put it there): nothing to prune
             if fd is None or os.listdir(fd):
                 continue
             self._rmdir(rel)

@@ -12,8 +12,11 @@ can be redirected by a symlink), creates subdirectories one component at a time 
 leaves no writer behind, only staging debris for the next run to sweep. It stages, nothing
 more: the journal, the commit point and every change to DIR stay in the parent.
 
-Records are ``<u32 path length><u64 data length><path><data>``; end of input ends the child,
-which exits 0 when every file was written, else prints why on stderr and exits 1.
+Records are ``<u32 path length><u64 data length><path><data>``. At the end of input the
+child writes, for every file in order, ``<u64 inode><u64 size><i64 mtime ns>`` from fstat
+right after writing it (what the fast path's signature needs to vouch for the bytes), and
+exits 0; on any failure it prints why on stderr and exits 1. It also holds DIR's lock
+descriptor, so the lock outlives fleetc until the helper is gone too.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, check_path, write_all
 
 HEAD = struct.Struct("<IQ")
+STAMP = struct.Struct("<QQq")
 PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the default pipe size is kept
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -37,22 +41,25 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 class Stager:
     """A child process creating files in one staging directory (see the module docstring)."""
 
-    def __init__(self, staging_fd: int) -> None:
+    def __init__(self, staging_fd: int, lock_fd: int) -> None:
         env = {k: v for k, v in os.environ.items() if k != "FLEETC_TEST_CRASH_AT"}
         code = (
             f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
             "from compiler.emit.stage import main; sys.exit(main(sys.argv[1:]))"
         )
+        # -I: nothing from the working directory (a fleet repository) or PYTHON* variables
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(staging_fd), str(os.getpid())],
+            [sys.executable, "-I", "-c", code, str(staging_fd), str(os.getpid())],
             stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=(staging_fd,),
+            pass_fds=(staging_fd, lock_fd),
             env=env,
             bufsize=PIPE_SIZE,
         )
-        assert self._proc.stdin is not None
+        assert self._proc.stdin is not None and self._proc.stdout is not None
         self._pipe: IO[bytes] = self._proc.stdin
+        self._put = 0
         try:
             import fcntl
 
@@ -68,33 +75,39 @@ class Stager:
             self._pipe.write(data)
         except BrokenPipeError:
             self._failed()
+        self._put += 1
 
-    def finish(self) -> None:
-        """Wait until every file put is on disk (written; `syncfs` is the caller's)."""
+    def finish(self) -> list[tuple[int, int, int]]:
+        """Wait until every file put is written (`syncfs` is the caller's); each one's (inode,
+        size, mtime ns) right after it was written, in the order put."""
         with contextlib.suppress(BrokenPipeError):
             self._pipe.close()
-        if self._proc.wait() != 0:
+        assert self._proc.stdout is not None
+        stamps = self._proc.stdout.read()  # written only after end of input: no deadlock
+        if self._proc.wait() != 0 or len(stamps) != self._put * STAMP.size:
             self._failed()
-        self._close_stderr()
+        self._close_pipes()
+        return list(STAMP.iter_unpack(stamps))
 
     def abort(self) -> None:
         self._proc.kill()
         self._proc.wait()
         with contextlib.suppress(BrokenPipeError):
             self._pipe.close()
-        self._close_stderr()
+        self._close_pipes()
 
-    def _failed(self) -> None:
+    def _failed(self) -> NoReturn:
         self._proc.kill()
         self._proc.wait()
         assert self._proc.stderr is not None
         why = self._proc.stderr.read().decode("utf-8", "replace").strip()
-        self._close_stderr()
+        self._close_pipes()
         raise OutputError(f"staging files failed: {why or f'exit {self._proc.returncode}'}")
 
-    def _close_stderr(self) -> None:
-        if self._proc.stderr is not None:
-            self._proc.stderr.close()
+    def _close_pipes(self) -> None:
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _die_with_parent(parent: int) -> None:
@@ -116,15 +129,17 @@ def main(argv: list[str]) -> int:
     _die_with_parent(parent)
     staging = SafeDir(Path("staging"), staging_fd)
     reader = open(0, "rb", buffering=PIPE_SIZE, closefd=False)  # noqa: SIM115
+    stamps: list[bytes] = []
     try:
         while record := reader.read(HEAD.size):
             if len(record) != HEAD.size:
                 raise OutputError("truncated record")
             path_size, data_size = HEAD.unpack(record)
-            path = reader.read(path_size).decode()
+            name_bytes = reader.read(path_size)
             data = reader.read(data_size)
-            if len(data) != data_size:
+            if len(name_bytes) != path_size or len(data) != data_size:
                 raise OutputError("truncated record")
+            path = name_bytes.decode()
             check_path(path)
             parent_dir, _, name = path.rpartition("/")
             parent_fd = staging._dir(parent_dir, create=True)
@@ -132,9 +147,13 @@ def main(argv: list[str]) -> int:
             fd = os.open(name, NEW_FLAGS, 0o644, dir_fd=parent_fd)
             try:
                 write_all(fd, data)
+                st = os.fstat(fd)
             finally:
                 os.close(fd)
+            stamps.append(STAMP.pack(st.st_ino, st.st_size, st.st_mtime_ns))
     except (OSError, OutputError, UnicodeDecodeError) as exc:
         print(f"{exc}", file=sys.stderr)
         return 1
+    sys.stdout.buffer.write(b"".join(stamps))
+    sys.stdout.buffer.flush()
     return 0

@@ -35,12 +35,14 @@ absolute or climbs with ``..`` is refused before anything is touched.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -96,6 +98,11 @@ def _order(paths: list[str]) -> list[str]:
 class Output(SafeDir):
     """A locked output directory. Obtain one with `locked`."""
 
+    def __init__(self, root: Path, fd: int) -> None:
+        super().__init__(root, fd)
+        self._verified: dict[str, Stamp] = {}
+        """Stamps taken when this run wrote or compared a file's bytes (see `remember`)."""
+
     def manifest(self) -> dict[str, str] | None:
         """Owned files (path -> sha256) from the manifest, or None when there is none."""
         data = self.read(MANIFEST)
@@ -125,7 +132,10 @@ class Output(SafeDir):
             try:
                 journal = json.loads(data)
                 staging = str(journal["staging"])
-                moves = [str(p) for p in journal["move"]]
+                if "move" in journal:
+                    moves = [(str(p), str(p)) for p in journal["move"]]
+                else:  # fleetc before 2026-11-26: flat staging, files named by their index
+                    moves = [(str(i), str(p)) for i, p in journal["write"]]
                 deletes = [str(p) for p in journal["delete"]]
             except (ValueError, KeyError, TypeError):
                 raise OutputError(
@@ -134,7 +144,10 @@ class Output(SafeDir):
             # the journal is data in DIR like any other: names in it must not climb out
             if not staging.startswith(STAGING) or "/" in staging or ".." in staging:
                 raise OutputError(f"{self.root / JOURNAL} is not a fleetc journal; remove it")
-            for path in moves + deletes:
+            for source, path in moves:
+                check_path(source)
+                check_path(path)
+            for path in deletes:
                 check_path(path)
             self._roll_forward(staging, moves, deletes)
         meta_fd = self._dir(META_DIR)
@@ -147,26 +160,29 @@ class Output(SafeDir):
                 os.unlink(name, dir_fd=meta_fd)
                 self._step()
 
-    def _roll_forward(self, staging: str, moves: list[str], deletes: list[str]) -> None:
+    def _roll_forward(self, staging: str, moves: list[tuple[str, str]], deletes: list[str]) -> None:
+        """Delete, prune, then move each (staged, path) into place; safe to run again."""
         touched: set[str] = set()
         for path in deletes:
-            self._unlink(path)
+            # its directory may be a file now (a move already done): then the file is gone
+            with contextlib.suppress(OutputError):
+                self._unlink(path)
             touched.add(path.rpartition("/")[0])
         self._prune_empty(sorted(touched))
         root = f"{META_DIR}/{staging}"
-        for path in moves:
-            source_parent, _, name = f"{root}/{path}".rpartition("/")
-            parent = path.rpartition("/")[0]
+        for source, path in moves:
+            source_parent, _, source_name = f"{root}/{source}".rpartition("/")
+            parent, _, name = path.rpartition("/")
             parent_fd = self._dir(parent, create=True)
             source_fd = self._dir(source_parent)  # after: looking up parent_fd may close others
             if source_fd is None:
                 continue  # the whole staging directory is gone: every move was done
             try:
-                os.stat(name, dir_fd=source_fd, follow_symlinks=False)
+                moved = os.stat(source_name, dir_fd=source_fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue  # moved before the crash
             try:
-                os.rename(name, name, src_dir_fd=source_fd, dst_dir_fd=parent_fd)
+                os.rename(source_name, name, src_dir_fd=source_fd, dst_dir_fd=parent_fd)
             except OSError as exc:
                 if exc.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
                     raise
@@ -174,7 +190,8 @@ class Output(SafeDir):
                     f"{self.root / path} is in the way (a directory where a file goes, or the"
                     " reverse); remove it and render again"
                 ) from None
-            self._forget_under(f"{root}/{path}")  # a moved directory's descriptors now lie
+            if stat.S_ISDIR(moved.st_mode):
+                self._forget_under(f"{root}/{source}")  # its descriptors now point into DIR
             self._step()
         self._sync()
         self._remove_tree(root)
@@ -234,33 +251,44 @@ class Output(SafeDir):
         written: list[str] = []
         seen: set[str] = set()
         helper: Stager | None = None
+        helped: list[str] = []  # staged by the helper, in order
         try:
             for path, data in files:
                 check_path(path)
                 seen.add(path)
                 parent, _, name = path.rpartition("/")
                 missing = self._absent(parent, absent)
-                if missing is None and self.read(path) == data:
+                found = None if missing else self.read_stamped(path)
+                if found is not None and found[0] == data:
+                    self._verified[path] = found[1]
                     continue
+                if found is None and missing is None and self.is_dir(path):
+                    raise OutputError(
+                        f"{self.root / path} is a directory where fleetc writes a file; "
+                        "remove it and render again"
+                    )
                 if not written:
                     self._dir(root, create=True)
                     self._pinned.add(root)
                 if helper is None and len(written) >= helper_after:
-                    helper = Stager(self._fds[root])
+                    helper = Stager(self._fds[root], self._fds[""])
                 if helper is not None:
                     helper.put(path, data)
+                    helped.append(path)
                 else:
                     fd_parent = self._dir(f"{root}/{parent}" if parent else root, create=True)
                     fd = os.open(name, NEW_FLAGS, 0o644, dir_fd=fd_parent)
                     try:
                         write_all(fd, data)
+                        self._verified[path] = _written(os.fstat(fd))
                     finally:
                         os.close(fd)
-                    self._step()
+                self._step()
                 written.append(path)
                 moves[missing or path] = None
             if helper is not None:
-                helper.finish()
+                for path, (ino, size, mtime_ns) in zip(helped, helper.finish(), strict=True):
+                    self._verified[path] = Stamp(ino, size, mtime_ns, -1)
                 helper = None
             delete = sorted((owned.keys() - seen) & on_disk)
             if not written and not delete:
@@ -274,7 +302,7 @@ class Output(SafeDir):
         order = _order(list(moves))
         journal = {"staging": staging, "move": order, "delete": delete}
         self._put(JOURNAL, json.dumps(journal).encode())
-        self._roll_forward(staging, order, delete)
+        self._roll_forward(staging, [(m, m) for m in order], delete)
         return Plan(tuple(_order(written)), tuple(delete))
 
     def drift(self, files: Iterable[tuple[str, bytes]]) -> Drift:
@@ -303,11 +331,12 @@ class Output(SafeDir):
         """True when the last render had `key` and every owned file still has its bytes.
 
         Like git's index: the cache records a signature of every owned file's `Stamp` (path,
-        inode, size, mtime, ctime), so an unchanged DIR is proven so by lstat alone. A file
-        whose ctime is not older than the cache may have changed within the clock tick the
-        cache was written in ("racily clean"); those, and every file when the signature
-        differs (a checkout rewrote them, say), are compared by content with the manifest.
-        With `refresh`, a DIR found current by content gets a new signature.
+        inode, size, mtime, ctime), each taken when its bytes were written or compared, so an
+        unchanged DIR is proven so by lstat alone. Compared by content with the manifest
+        instead: every file when the signature differs (an edit, a checkout), else the files
+        the cache lists as unvouched (changed between being checked and being stamped) and
+        the racily clean ones (ctime not older than the cache: a change in the same clock tick
+        would not show). With `refresh`, a DIR found current gets a new signature.
         """
         try:
             cache = json.loads(self.read(CACHE) or b"{}")
@@ -320,10 +349,15 @@ class Output(SafeDir):
         if stamps is None or cached is None:
             return False
         if cache.get("files") == _signature(stamps):
-            racy = [path for path, stamp in stamps.items() if stamp.ctime_ns >= cached.mtime_ns]
-            if not racy:
+            check = {p for p, st in stamps.items() if st.ctime_ns >= cached.mtime_ns}
+            unvouched = cache.get("verify")
+            if isinstance(unvouched, list):
+                check.update(p for p in unvouched if p in stamps)
+            if not check:
                 return True
-            current = self._verify(cache, racy)
+            current = self._verify(cache, sorted(check))
+            if current:  # the others are vouched for by the signature
+                self._verified.update((p, st) for p, st in stamps.items() if p not in check)
         else:
             current = self._verify(cache, None)
         if current and refresh:
@@ -341,36 +375,48 @@ class Output(SafeDir):
         return stamps
 
     def _verify(self, cache: dict[str, object], paths: list[str] | None) -> bool:
-        """Compare the bytes of `paths` (None: every owned file) with what the manifest says."""
-        manifest_data = self.read(MANIFEST)
-        if manifest_data is None or cache.get("manifest") != sha256(manifest_data):
+        """Compare the bytes of `paths` (None: every owned file) with what the manifest says,
+        remembering the stamp of each file found current."""
+        manifest = self.read_stamped(MANIFEST)
+        if manifest is None or cache.get("manifest") != sha256(manifest[0]):
             return False
-        if self.read(GITIGNORE) != GITIGNORE_TEXT.encode():
+        gitignore = self.read_stamped(GITIGNORE)
+        if gitignore is None or gitignore[0] != GITIGNORE_TEXT.encode():
             return False
         owned = self.manifest() or {}
         if paths is None:
             if self.scan() != owned.keys():
                 return False
             paths = list(owned)
+        verified = {MANIFEST: manifest[1], GITIGNORE: gitignore[1]}
         for path in paths:
-            if path in (GITIGNORE, MANIFEST):
+            if path in verified:
                 continue
-            data = self.read(path)
-            if data is None or path not in owned or sha256(data) != owned[path]:
+            found = self.read_stamped(path)
+            if found is None or path not in owned or sha256(found[0]) != owned[path]:
                 return False
+            verified[path] = found[1]
+        self._verified.update(verified)
         return True
 
     def remember(self, key: str, findings: list[dict[str, Any]] | None = None) -> None:
         """Record `key`, the files' signature and the render's `findings` (warnings, as plain
-        data) for the fast path, in a private, git-ignored file."""
+        data) for the fast path, in a private, git-ignored file.
+
+        A file whose stamp now is not the one taken when this run wrote or compared its bytes
+        (or that this run never checked) is listed as unvouched: the next fast path compares
+        it by content.
+        """
         manifest_data = self.read(MANIFEST)
         stamps = self._owned_stamps()
         if manifest_data is None or stamps is None:
             return
+        unvouched = sorted(p for p, st in stamps.items() if not _vouches(self._verified.get(p), st))
         doc = {
             "key": key,
             "manifest": sha256(manifest_data),
             "files": _signature(stamps),
+            "verify": unvouched,
             "findings": findings or [],
         }
         self._put(CACHE, json.dumps(doc).encode())
@@ -383,6 +429,20 @@ class Output(SafeDir):
             return []
         findings = cache.get("findings") if isinstance(cache, dict) else None
         return [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
+
+
+def _written(st: os.stat_result) -> Stamp:
+    """The stamp of a file just written to staging: its ctime changes when it is renamed."""
+    return Stamp(st.st_ino, st.st_size, st.st_mtime_ns, -1)
+
+
+def _vouches(verified: Stamp | None, now: Stamp) -> bool:
+    """Whether the stamp taken with the bytes still describes the file as it is now."""
+    if verified is None:
+        return False
+    if verified.ctime_ns < 0:
+        return verified[:3] == now[:3]
+    return verified == now
 
 
 def _signature(stamps: dict[str, Stamp]) -> str:
