@@ -446,10 +446,11 @@ def _vouches(verified: Stamp | None, now: Stamp) -> bool:
 
 
 def _signature(stamps: dict[str, Stamp]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(stamps):
-        digest.update(f"{path}\0{' '.join(map(str, stamps[path]))}\n".encode())
-    return digest.hexdigest()
+    text = "".join(
+        f"{path}\0{st.ino} {st.size} {st.mtime_ns} {st.ctime_ns}\n"
+        for path, st in sorted(stamps.items())
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @contextmanager
