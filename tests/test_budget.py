@@ -82,3 +82,46 @@ def test_no_budget_findings_on_the_examples() -> None:
         diags = Diagnostics()
         check(fleet.read_bytes(), "fleet.yaml", diags)
         assert not [d for d in diags.items if d.code.startswith("budget-")]
+
+
+def test_object_sizes_blame_the_entry_a_file_came_from() -> None:
+    from compiler.load import load
+    from compiler.model import parse
+    from compiler.render.output import File
+    from compiler.validate.budget import OBJECT_MAX, ObjectSizes
+
+    extra = """  services:
+    - {name: web, namespace: shop, selector: {app: web}, ports: [{port: 443}], clusters: [c1]}
+  policies:
+    - name: open
+      action: allow
+      from: {clusters: [c0]}
+      to: {service: shop/web}
+"""
+    data = _fleet(3, extra=extra)
+    doc = load(data, "fleet.yaml")
+    fleet = parse(doc, Diagnostics())
+    assert fleet is not None
+    sizes = ObjectSizes(doc, fleet)
+    big, near, small = b"x" * (OBJECT_MAX + 1), b"x" * (OBJECT_MAX * 9 // 10), b"x" * 100
+    sizes(File("a.yaml", "", "policy open (fleet.yaml:21)"), big)
+    sizes(File("b.yaml", "", "service shop/web in fleet.yaml"), near)
+    sizes(File("c.yaml", "", "every file of cluster c2 in fleet.yaml"), big)
+    sizes(File("d.yaml", "", "spec.defaults (fleet.yaml)"), big)
+    sizes(File("e.yaml", "", "policy open (fleet.yaml:21)"), small)
+    sizes(File("f.json", "", "policy open (fleet.yaml:21)", applied=False), big)  # not applied
+    found = [(d.severity, d.position.line if d.position else 0) for d in sizes.diags.sorted()]
+    lines = data.decode().splitlines()
+
+    def line_of(text: str) -> int:
+        return next(i for i, row in enumerate(lines, 1) if text in row)
+
+    assert sorted(found, key=lambda f: f[1]) == sorted(
+        [
+            (Severity.ERROR, line_of("- name: open")),
+            (Severity.WARNING, line_of("name: web")),
+            (Severity.ERROR, line_of("name: c2")),
+            (Severity.ERROR, line_of("spec:") + 1),  # spec itself: its first entry
+        ],
+        key=lambda f: f[1],
+    )

@@ -91,6 +91,49 @@ def test_fast_path_prints_the_last_renders_warnings_again(
     assert "flux-path-mismatch" not in err and "is up to date" in err, err
 
 
+def test_an_object_over_the_size_limit_fails_the_render_and_writes_nothing(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.validate import budget
+
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1100)  # the guard seed batches are ~1,200 bytes
+    out = tmp_path / "rendered"
+    assert render(fleet, out) == 1
+    err = capsys.readouterr().err
+    lines = fleet.read_text().splitlines()
+    for cluster in ("alpha", "beta"):
+        line = next(i for i, text in enumerate(lines, 1) if text.strip() == f"- name: {cluster}")
+        assert f"fleet.yaml:{line}:" in err and f"clusters/{cluster}/guard/seeds/guard.batch" in err
+    assert "error[budget-object-size]" in err or "budget-object-size" in err
+    assert not out.exists()  # as with any fleet error: DIR is not even created
+    render(fleet, out, "--check")
+    assert "budget-object-size" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1 << 20)
+    assert render(fleet, out) == 0
+    before = snapshot(out)
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1100)
+    (out / ".fleetc/cache.json").unlink()  # no fast path: compile and judge again
+    capsys.readouterr()
+    assert render(fleet, out) == 1
+    assert "budget-object-size" in capsys.readouterr().err
+    assert snapshot(out) == before  # an existing DIR is left exactly as it was
+
+
+def test_objects_near_the_size_limit_warn_and_the_fast_path_repeats_it(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.validate import budget
+
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1400)  # 80 %: 1,120 bytes; batches ~1,200
+    out = tmp_path / "rendered"
+    assert render(fleet, out) == 0
+    first = capsys.readouterr().err
+    assert first.count("budget-object-size") == 2 and "warning" in first
+    assert render(fleet, out) == 0
+    again = capsys.readouterr().err
+    assert "is up to date" in again and again.count("budget-object-size") == 2
+
+
 def test_check_reports_stale_missing_extra_and_writes_nothing(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -151,7 +151,10 @@ def _run_branch(args: argparse.Namespace) -> int:
     compiled = render_command.compile_tree(data, label, args.output)
     if compiled is None:
         return EXIT_FINDINGS
-    tree = dict(compiled.files)  # git plumbing wants every blob before it writes the tree
+    # git plumbing wants every blob before it writes the tree
+    tree = render_command.consume(compiled, dict, args.output)
+    if tree is None:
+        return EXIT_FINDINGS
     try:
         if args.push:
             follow_remote(top, args.push, args.branch)

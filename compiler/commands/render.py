@@ -12,13 +12,14 @@ machine paths.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import posixpath
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from compiler import __version__
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
@@ -28,11 +29,14 @@ from compiler.commands.common import (
     print_diagnostics,
     read_fleet,
 )
-from compiler.diagnostics import Diagnostic, Diagnostics
+from compiler.diagnostics import Diagnostic, Diagnostics, FleetError
 from compiler.emit.write import Output, OutputError, locked
 
 if TYPE_CHECKING:
+    from compiler.load import Source
     from compiler.pipeline import Compiled
+
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> None:
@@ -97,29 +101,66 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Tree:
-    """A compiled fleet's output and the findings printed while compiling it."""
+    """A compiled fleet's output, and its findings: the compiler's, and the object sizes
+    judged while the output is serialized (so only once `files` has been consumed)."""
 
     files: Iterator[tuple[str, bytes]]
-    """Every owned file as (path, bytes), serialized as it is consumed (`stream`)."""
-    findings: tuple[Diagnostic, ...]
-    """Warnings and notes: the fast path prints them again instead of compiling."""
+    """Every owned file as (path, bytes), serialized as it is consumed (`stream`); raises
+    `FleetError` at its end when an object is too large, before any consumer commits."""
+    compiled: tuple[Diagnostic, ...]
+    sized: Diagnostics
+    sources: dict[str, Source]
+
+    @property
+    def findings(self) -> tuple[Diagnostic, ...]:
+        """Warnings and notes: the fast path prints them again instead of compiling."""
+        return self.compiled + tuple(self.sized)
+
+    def report(self, output: str) -> int:
+        """Print every finding once, sorted; the exit code they call for."""
+        diags = Diagnostics()
+        diags.extend(self.findings)
+        return print_diagnostics(diags, self.sources, output)
 
 
 def compile_tree(data: bytes, label: str, output: str, out: Path | None = None) -> Tree | None:
-    """Compile FLEET and print its diagnostics (warnings too); None when it has errors."""
+    """Compile FLEET; on errors print its diagnostics and return None. Otherwise nothing is
+    printed yet: consume `Tree.files`, then `Tree.report`."""
     from compiler.emit.serialize import stream
     from compiler.load import Source
     from compiler.pipeline import compile_fleet
+    from compiler.validate.budget import ObjectSizes
 
     diags = Diagnostics()
     compiled = compile_fleet(data, label, diags)
     if compiled is not None and out is not None:
         _check_flux_path(compiled, out, diags)
     sources = {label: Source(label, data.decode("utf-8", "replace"))}
-    if print_diagnostics(diags, sources, output) != EXIT_OK or compiled is None:
+    if compiled is None or diags.has_errors:
+        print_diagnostics(diags, sources, output)
         return None
+    sizes = ObjectSizes(compiled.checked.doc, compiled.checked.fleet)
     name = compiled.checked.fleet.metadata.name
-    return Tree(stream(compiled.files, name, label, data, __version__), tuple(diags.sorted()))
+    files = stream(compiled.files, name, label, data, __version__, sizes)
+    return Tree(_judged(files, sizes.diags), tuple(diags.sorted()), sizes.diags, sources)
+
+
+def _judged(files: Iterator[tuple[str, bytes]], sized: Diagnostics) -> Iterator[tuple[str, bytes]]:
+    yield from files
+    if sized.has_errors:
+        raise FleetError(sized)
+
+
+def consume(tree: Tree, use: Callable[[Iterator[tuple[str, bytes]]], T], output: str) -> T | None:
+    """`use(tree.files)`, then print every finding; None when an object was too large (the
+    consumer saw `FleetError` before its end: nothing was written)."""
+    try:
+        result = use(tree.files)
+    except FleetError:
+        tree.report(output)
+        return None
+    tree.report(output)
+    return result
 
 
 def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | None = None) -> int:
@@ -142,10 +183,17 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
         if tree is None:
             return EXIT_FINDINGS
         if args.check:
-            _print_drift([], [path for path, _ in tree.files], [], False, args.output)
+            paths = consume(tree, lambda files: [path for path, _ in files], args.output)
+            if paths is not None:
+                _print_drift([], paths, [], False, args.output)
             return EXIT_FINDINGS
         with locked(out, create=True) as output:
-            return _render_locked(output, data, label, key, args, then, tree)
+            status = _render_locked(output, data, label, key, args, then, tree)
+        if status == EXIT_FINDINGS:  # an object too large: no DIR left behind either
+            for empty in (out / ".fleetc", out):
+                with contextlib.suppress(OSError):
+                    empty.rmdir()
+        return status
     except OutputError as exc:
         raise UsageError(str(exc)) from None
 
@@ -171,13 +219,17 @@ def _render_locked(
         if tree is None:
             return EXIT_FINDINGS
     if args.check:
-        drift = output.drift(tree.files)
+        drift = consume(tree, output.drift, args.output)
+        if drift is None:
+            return EXIT_FINDINGS
         if drift.clean:
             return EXIT_OK
         _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output)
         return EXIT_FINDINGS
     output.recover()
-    plan = output.write(tree.files)
+    plan = consume(tree, output.write, args.output)
+    if plan is None:
+        return EXIT_FINDINGS
     output.remember(key, [remembered(d) for d in tree.findings])
     if plan.empty:
         _status(f"{output.root} is up to date")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from posixpath import splitext
 from typing import TYPE_CHECKING, Any
 
@@ -168,13 +168,19 @@ def manifest_bytes(
 
 
 def stream(
-    files: Sequence[File], fleet: str, source: str, source_data: bytes, version: str
+    files: Sequence[File],
+    fleet: str,
+    source: str,
+    source_data: bytes,
+    version: str,
+    judge: Callable[[File, bytes], None] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Every file fleetc will own under DIR as (path, bytes), serialized one at a time.
 
     The rendered files come in `files` order, then ``.fleetc/.gitignore``, then the manifest
     (built from the digests of what came before), so a consumer can write each file as it
-    comes and never hold the whole output: at 511 clusters it is 1.5 GB.
+    comes and never hold the whole output: at 511 clusters it is 1.5 GB. `judge` sees each
+    rendered file with its bytes (the object size budget).
     """
     cache = Cache(files)
     digests: dict[str, str] = {}
@@ -182,6 +188,8 @@ def stream(
         if file.path in digests or file.path.startswith(META_DIR + "/"):
             raise ValueError(f"renderer produced {file.path!r} twice or in the reserved .fleetc/")
         data = serialize(file, source, cache)
+        if judge is not None:
+            judge(file, data)
         digests[file.path] = sha256(data)
         yield file.path, data
     yield GITIGNORE, GITIGNORE_TEXT.encode()

@@ -9,19 +9,30 @@ see pods), so an error here is certain and a warning is a reason to look:
   when the mesh allows 511 clusters (65,535 or 32,767), at least one per distinct pod label set;
 - policy map entries per endpoint: Cilium's per-endpoint policy map holds 16,384 entries by
   default (``bpf-policy-map-max``); each allowed (peer identity, port) pair takes one;
-- fleet guard map entries against their ``max_entries`` (see `compiler.guard`).
+- fleet guard map entries against their ``max_entries`` (see `compiler.guard`);
+- the size of every file Flux applies (an object, or a ``configMapGenerator`` source such as
+  the guard's seeds) against Kubernetes' 1 MiB (`ObjectSizes`). Sizes exist only once the
+  output does, so `render` judges them as it serializes, not `validate`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostics
 from compiler.load import Document, format_path
 from compiler.model import Fleet
 
+if TYPE_CHECKING:
+    from compiler.render.output import File
+
 WARN_AT = 0.8
 POLICY_MAP_MAX = 16_384
+OBJECT_MAX = 1 << 20
+"""Kubernetes refuses a ConfigMap or Secret over 1 MiB of data and etcd a request over 1.5 MiB;
+every file Flux applies is held to the smaller."""
 IDENTITIES = {255: 65_535, 511: 32_767}
 
 
@@ -124,3 +135,55 @@ CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (
     check_identities,
     check_policy_map,
 )
+
+
+class ObjectSizes:
+    """Judges each applied file's size as `compiler.emit.serialize.stream` produces it.
+
+    Findings go to `diags`, at the fleet.yaml entry the file came from (its `File.origin`
+    names a policy, a cluster or a service); a file of none of them is blamed on ``spec``.
+    """
+
+    _ORIGIN = re.compile(
+        r"^(?:policy (?P<policy>\S+)|service (?P<service>\S+/\S+))|cluster (?P<cluster>\S+)"
+    )
+
+    def __init__(self, doc: Document, fleet: Fleet) -> None:
+        self.doc = doc
+        self.diags = Diagnostics()
+        self._index = {
+            "policy": {
+                p.name: ("spec", "policies", i, "name") for i, p in enumerate(fleet.spec.policies)
+            },
+            "service": {
+                f"{s.namespace}/{s.name}": ("spec", "services", i, "name")
+                for i, s in enumerate(fleet.spec.services)
+            },
+            "cluster": {
+                c.name: ("spec", "clusters", i, "name") for i, c in enumerate(fleet.spec.clusters)
+            },
+        }
+
+    def __call__(self, file: File, data: bytes) -> None:
+        if not file.applied or len(data) < WARN_AT * OBJECT_MAX:
+            return
+        _judge(
+            self.diags,
+            self.doc,
+            self._blame(file.origin),
+            "budget-object-size",
+            f"size of {file.path} in bytes",
+            len(data),
+            OBJECT_MAX,
+            "Kubernetes stores at most 1 MiB per object: split what this entry selects (fewer"
+            " clusters, services or ports per policy), or fewer peers per cluster",
+        )
+
+    def _blame(self, origin: str | None) -> tuple[str | int, ...]:
+        found = self._ORIGIN.search(origin or "")
+        if found is not None:
+            for kind, name in found.groupdict().items():
+                path = self._index[kind].get(name) if name else None
+                if path is not None and self.doc.exists(path):
+                    return path
+        return ("spec",)
