@@ -288,17 +288,18 @@ import os, resource, sys, tempfile
 from compiler.emit.stage import Stager
 with tempfile.TemporaryDirectory() as tmp:
     fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
-    stager = Stager(fd)
-    for i in range(20000):
+    stager = Stager(fd, fd)  # the directory's descriptor stands in for DIR's lock
+    for i in range(int(sys.argv[1])):
         stager.put(f"c{i % 500}/f{i}.yaml", b"x" * 3000)
     stager.finish()
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 """
 
 
-def helper_rss(env: dict[str, str]) -> int:
-    """Peak RSS of the staging helper (the one child of that script)."""
-    return int(run_child([sys.executable, "-c", HELPER_RSS], cwd=ROOT, env=env).stdout)
+def helper_rss(env: dict[str, str], files: int = 20_000) -> int:
+    """Peak RSS of the staging helper (the one child of that script) staging `files`."""
+    argv = [sys.executable, "-c", HELPER_RSS, str(files)]
+    return int(run_child(argv, cwd=ROOT, env=env).stdout)
 
 
 def main() -> int:
