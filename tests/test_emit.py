@@ -257,20 +257,24 @@ def test_fast_path_notices_tampering(tmp_path: Path) -> None:
         assert not output.up_to_date("k")
 
 
-def remembered(tmp_path: Path, files: dict[str, str]) -> tuple[Path, dict[str, bytes]]:
+def remembered(
+    tmp_path: Path, files: dict[str, str], helper_after: int = 2000
+) -> tuple[Path, dict[str, bytes]]:
     """A render as `fleetc render` does it: write, then remember, under one lock."""
     out = tmp_path / "out"
     tree = tree_of(files)
     with locked(out, create=True) as output:
-        output.write(tree.items())
+        output.write(tree.items(), helper_after)
         output.remember("k")
     return out, tree
 
 
+@pytest.mark.parametrize("helper_after", [2000, 0], ids=["in-process", "helper"])
 def test_fast_path_proves_an_unchanged_tree_by_lstat_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper_after: int
 ) -> None:
-    out, _ = remembered(tmp_path, {"a.yaml": "1\n", "d/b.yaml": "2\n"})
+    # a.yaml is moved on its own (a rename sets its ctime), d/b.yaml inside its new directory
+    out, _ = remembered(tmp_path, {"a.yaml": "1\n", "d/b.yaml": "2\n"}, helper_after)
     cache = out / ".fleetc/cache.json"
     os.utime(cache, ns=(2**62, 2**62))  # no file can be racily clean against this cache
     read: list[str] = []
@@ -301,19 +305,21 @@ def test_an_edit_while_rendering_is_not_vouched_for(tmp_path: Path) -> None:
 
 
 def test_fast_path_compares_racily_clean_files_by_content(tmp_path: Path) -> None:
-    out, tree = remembered(tmp_path, {"a.yaml": "1\n"})
+    out, tree = remembered(tmp_path, {"a.yaml": "1\n", "b.yaml": "2\n"})
     target, cache = out / "a.yaml", out / ".fleetc/cache.json"
-    edit_keeping_size_and_mtime(target, "2\n")
+    edit_keeping_size_and_mtime(target, "3\n")
     with locked(out, create=False) as output:
-        assert not output.up_to_date("k")  # the signature differs: ctime
+        assert not output.up_to_date("k")  # the signature differs: the ctime moved
+        # An edit in the clock tick the signature was taken in cannot show in it: make the
+        # cache vouch for the edited file's stamp, as if that had happened.
+        doc = json.loads(cache.read_bytes())
+        stamps = output._owned_stamps()
+        assert stamps is not None
+        doc["files"] = write_module._signature(stamps)
+        cache.write_text(json.dumps(doc))
+    os.utime(cache, ns=(0, 0))  # every file is as new as the cache: racily clean
     with locked(out, create=False) as output:
-        output.write(tree.items())  # puts "1" back, stamping what it wrote
-        # an edit in the clock tick the stamp was taken in: inode, size and mtime match
-        edit_keeping_size_and_mtime(target, "3\n")
-        output.remember("k")
-    os.utime(cache, ns=(0, 0))  # the file is as new as the cache: racily clean
-    with locked(out, create=False) as output:
-        assert not output.up_to_date("k")
+        assert not output.up_to_date("k")  # compared by content
     target.write_bytes(tree["a.yaml"])
     with locked(out, create=False) as output:
         assert output.up_to_date("k", refresh=True)  # by content, then a fresh signature

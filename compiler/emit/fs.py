@@ -39,7 +39,6 @@ class Stamp(NamedTuple):
     size: int
     mtime_ns: int
     ctime_ns: int
-    """-1 when unknown: a stamp taken before a rename, which changes the ctime."""
 
     @classmethod
     def of(cls, st: os.stat_result) -> Stamp:

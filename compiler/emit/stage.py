@@ -13,8 +13,8 @@ leaves no writer behind, only staging debris for the next run to sweep. It stage
 more: the journal, the commit point and every change to DIR stay in the parent.
 
 Records are ``<u32 path length><u64 data length><path><data>``. At the end of input the
-child writes, for every file in order, ``<u64 inode><u64 size><i64 mtime ns>`` from fstat
-right after writing it (what the fast path's signature needs to vouch for the bytes), and
+child writes, for every file in order, ``<u64 inode><u64 size><i64 mtime ns><i64 ctime ns>``
+from fstat right after writing it (what the fast path's signature needs to vouch for the bytes), and
 exits 0; on any failure it prints why on stderr and exits 1. It also holds DIR's lock
 descriptor, so the lock outlives fleetc until the helper is gone too.
 """
@@ -32,7 +32,7 @@ from typing import IO, NoReturn
 from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, check_path, write_all
 
 HEAD = struct.Struct("<IQ")
-STAMP = struct.Struct("<QQq")
+STAMP = struct.Struct("<QQqq")
 PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the default pipe size is kept
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -77,9 +77,9 @@ class Stager:
             self._failed()
         self._put += 1
 
-    def finish(self) -> list[tuple[int, int, int]]:
+    def finish(self) -> list[tuple[int, int, int, int]]:
         """Wait until every file put is written (`syncfs` is the caller's); each one's (inode,
-        size, mtime ns) right after it was written, in the order put."""
+        size, mtime ns, ctime ns) right after it was written, in the order put."""
         with contextlib.suppress(BrokenPipeError):
             self._pipe.close()
         assert self._proc.stdout is not None
@@ -150,7 +150,7 @@ def main(argv: list[str]) -> int:
                 st = os.fstat(fd)
             finally:
                 os.close(fd)
-            stamps.append(STAMP.pack(st.st_ino, st.st_size, st.st_mtime_ns))
+            stamps.append(STAMP.pack(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     except (OSError, OutputError, UnicodeDecodeError) as exc:
         print(f"{exc}", file=sys.stderr)
         return 1

@@ -102,6 +102,8 @@ class Output(SafeDir):
         super().__init__(root, fd)
         self._verified: dict[str, Stamp] = {}
         """Stamps taken when this run wrote or compared a file's bytes (see `remember`)."""
+        self._complete: set[str] | None = None
+        """Every file the last `write` made DIR hold."""
 
     def manifest(self) -> dict[str, str] | None:
         """Owned files (path -> sha256) from the manifest, or None when there is none."""
@@ -192,6 +194,10 @@ class Output(SafeDir):
                 ) from None
             if stat.S_ISDIR(moved.st_mode):
                 self._forget_under(f"{root}/{source}")  # its descriptors now point into DIR
+            elif self._verified.get(path, moved) == Stamp.of(moved):
+                # a rename sets the file's ctime: the stamp taken when it was written moves on
+                after = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+                self._verified[path] = Stamp.of(after)
             self._step()
         self._sync()
         self._remove_tree(root)
@@ -280,18 +286,19 @@ class Output(SafeDir):
                     fd = os.open(name, NEW_FLAGS, 0o644, dir_fd=fd_parent)
                     try:
                         write_all(fd, data)
-                        self._verified[path] = _written(os.fstat(fd))
+                        self._verified[path] = Stamp.of(os.fstat(fd))
                     finally:
                         os.close(fd)
                 self._step()
                 written.append(path)
                 moves[missing or path] = None
             if helper is not None:
-                for path, (ino, size, mtime_ns) in zip(helped, helper.finish(), strict=True):
-                    self._verified[path] = Stamp(ino, size, mtime_ns, -1)
+                for path, stamp in zip(helped, helper.finish(), strict=True):
+                    self._verified[path] = Stamp(*stamp)
                 helper = None
             delete = sorted((owned.keys() - seen) & on_disk)
             if not written and not delete:
+                self._complete = seen
                 return Plan((), ())
             self._sync()
         except BaseException:
@@ -303,6 +310,7 @@ class Output(SafeDir):
         journal = {"staging": staging, "move": order, "delete": delete}
         self._put(JOURNAL, json.dumps(journal).encode())
         self._roll_forward(staging, [(m, m) for m in order], delete)
+        self._complete = seen
         return Plan(tuple(_order(written)), tuple(delete))
 
     def drift(self, files: Iterable[tuple[str, bytes]]) -> Drift:
@@ -403,15 +411,23 @@ class Output(SafeDir):
         """Record `key`, the files' signature and the render's `findings` (warnings, as plain
         data) for the fast path, in a private, git-ignored file.
 
-        A file whose stamp now is not the one taken when this run wrote or compared its bytes
-        (or that this run never checked) is listed as unvouched: the next fast path compares
-        it by content.
+        After a `write`, the signature is made of the stamps taken with the bytes. Otherwise
+        DIR is walked, and a file whose stamp now is not the one taken when this run compared
+        its bytes (or that it never checked) is listed as unvouched: the next fast path
+        compares it by content.
         """
         manifest_data = self.read(MANIFEST)
-        stamps = self._owned_stamps()
+        complete = self._complete
+        if complete is not None and complete <= self._verified.keys():
+            # this run wrote or compared every file it left: their stamps are the signature
+            # (no walk); a change since then shows as a signature the next walk won't match
+            stamps: dict[str, Stamp] | None = {p: self._verified[p] for p in complete}
+            unvouched: list[str] = []
+        else:
+            stamps = self._owned_stamps()
+            unvouched = sorted(p for p, st in (stamps or {}).items() if self._verified.get(p) != st)
         if manifest_data is None or stamps is None:
             return
-        unvouched = sorted(p for p, st in stamps.items() if not _vouches(self._verified.get(p), st))
         doc = {
             "key": key,
             "manifest": sha256(manifest_data),
@@ -429,20 +445,6 @@ class Output(SafeDir):
             return []
         findings = cache.get("findings") if isinstance(cache, dict) else None
         return [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
-
-
-def _written(st: os.stat_result) -> Stamp:
-    """The stamp of a file just written to staging: its ctime changes when it is renamed."""
-    return Stamp(st.st_ino, st.st_size, st.st_mtime_ns, -1)
-
-
-def _vouches(verified: Stamp | None, now: Stamp) -> bool:
-    """Whether the stamp taken with the bytes still describes the file as it is now."""
-    if verified is None:
-        return False
-    if verified.ctime_ns < 0:
-        return verified[:3] == now[:3]
-    return verified == now
 
 
 def _signature(stamps: dict[str, Stamp]) -> str:
