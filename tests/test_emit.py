@@ -304,6 +304,30 @@ def test_an_edit_while_rendering_is_not_vouched_for(tmp_path: Path) -> None:
         assert not output.drift(tree.items()).clean
 
 
+def test_an_edit_right_after_a_files_rename_is_not_signed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, _ = remembered(tmp_path, {"a.yaml": "1\n"})
+    tree = tree_of({"a.yaml": "2\n"})
+    real_rename = os.rename
+
+    def rename(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+        real_rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+        if dst == "a.yaml":  # an editor, a checkout: the lock keeps only fleetc out
+            fd = os.open(dst, os.O_WRONLY | os.O_APPEND, dir_fd=dst_dir_fd)
+            os.write(fd, b"edited\n")
+            os.close(fd)
+
+    monkeypatch.setattr(write_module.os, "rename", rename)
+    with locked(out, create=False) as output:
+        output.write(tree.items())
+        output.remember("k")
+    monkeypatch.setattr(write_module.os, "rename", real_rename)
+    os.utime(out / ".fleetc/cache.json", ns=(2**62, 2**62))  # not racy: the signature decides
+    with locked(out, create=False) as output:
+        assert not output.up_to_date("k")
+
+
 def test_fast_path_compares_racily_clean_files_by_content(tmp_path: Path) -> None:
     out, tree = remembered(tmp_path, {"a.yaml": "1\n", "b.yaml": "2\n"})
     target, cache = out / "a.yaml", out / ".fleetc/cache.json"

@@ -119,6 +119,27 @@ def test_an_object_over_the_size_limit_fails_the_render_and_writes_nothing(
     assert snapshot(out) == before  # an existing DIR is left exactly as it was
 
 
+def test_a_failed_first_render_leaves_no_directory_it_created(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.validate import budget
+
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1100)
+    assert render(fleet, tmp_path / "a" / "b" / "rendered") == 1
+    assert not (tmp_path / "a").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert render(fleet, empty) == 1
+    assert list(empty.iterdir()) == []  # an existing DIR stays, and stays empty
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1 << 20)
+    (empty / "mine.txt").write_text("not fleetc's\n")
+    monkeypatch.chdir(tmp_path)  # ./empty is not spec.flux.path: a warning
+    capsys.readouterr()
+    assert render(fleet, Path("empty")) == 2  # refused: a file fleetc does not own
+    err = capsys.readouterr().err
+    assert "flux-path-mismatch" in err and "does not own" in err  # the warning still shows
+
+
 def test_objects_near_the_size_limit_warn_and_the_fast_path_repeats_it(
     fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -159,6 +159,9 @@ def consume(tree: Tree, use: Callable[[Iterator[tuple[str, bytes]]], T], output:
     except FleetError:
         tree.report(output)
         return None
+    except BaseException:
+        tree.report(output)  # what was found so far, before the reason the write failed
+        raise
     tree.report(output)
     return result
 
@@ -187,12 +190,13 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
             if paths is not None:
                 _print_drift([], paths, [], False, args.output)
             return EXIT_FINDINGS
+        created = [out, *(p for p in out.absolute().parents if not p.exists())]
         with locked(out, create=True) as output:
             status = _render_locked(output, data, label, key, args, then, tree)
-        if status == EXIT_FINDINGS:  # an object too large: no DIR left behind either
-            for empty in (out / ".fleetc", out):
-                with contextlib.suppress(OSError):
-                    empty.rmdir()
+            if status == EXIT_FINDINGS:  # an object too large: no DIR left behind either
+                for empty in created:  # deepest first; rmdir only ever removes empty ones
+                    with contextlib.suppress(OSError):
+                        empty.rmdir()
         return status
     except OutputError as exc:
         raise UsageError(str(exc)) from None

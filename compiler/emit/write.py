@@ -194,10 +194,14 @@ class Output(SafeDir):
                 ) from None
             if stat.S_ISDIR(moved.st_mode):
                 self._forget_under(f"{root}/{source}")  # its descriptors now point into DIR
-            elif self._verified.get(path, moved) == Stamp.of(moved):
-                # a rename sets the file's ctime: the stamp taken when it was written moves on
-                after = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-                self._verified[path] = Stamp.of(after)
+            elif path in self._verified and self._verified[path] == Stamp.of(moved):
+                # a rename sets the file's ctime: the stamp moves on with it, as long as
+                # nothing else changed (an edit right after the rename must not be signed)
+                after = Stamp.of(os.stat(name, dir_fd=parent_fd, follow_symlinks=False))
+                if after[:3] == self._verified[path][:3]:
+                    self._verified[path] = after
+                else:
+                    del self._verified[path]
             self._step()
         self._sync()
         self._remove_tree(root)
@@ -249,6 +253,7 @@ class Output(SafeDir):
         deleted.
         """
         owned, on_disk = self._owned()
+        new_meta = not self.exists(META_DIR)
         self._dir(META_DIR, create=True)  # before anything is judged absent: staging is in it
         staging = STAGING + secrets.token_hex(6)
         root = f"{META_DIR}/{staging}"
@@ -305,6 +310,9 @@ class Output(SafeDir):
             if helper is not None:
                 helper.abort()
             self._remove_tree(root)  # nothing in DIR was touched yet
+            meta_fd = self._dir(META_DIR)
+            if new_meta and meta_fd is not None and not os.listdir(meta_fd):
+                self._rmdir(META_DIR)  # nor will it be: no trace of this call is left
             raise
         order = _order(list(moves))
         journal = {"staging": staging, "move": order, "delete": delete}
@@ -411,7 +419,9 @@ class Output(SafeDir):
         """Record `key`, the files' signature and the render's `findings` (warnings, as plain
         data) for the fast path, in a private, git-ignored file.
 
-        After a `write`, the signature is made of the stamps taken with the bytes. Otherwise
+        After a `write`, the signature is made of the stamps taken with the bytes (an edit
+        after its stamp changes the ctime, except within the stamp's own clock tick: git's
+        racy window, narrowed by the racily clean rule). Otherwise
         DIR is walked, and a file whose stamp now is not the one taken when this run compared
         its bytes (or that it never checked) is listed as unvouched: the next fast path
         compares it by content.
