@@ -177,19 +177,24 @@ class SafeDir:
         finally:
             os.close(fd)
 
-    def is_dir(self, rel: str) -> bool:
-        """True when `rel` is a directory (a symlink to one is not)."""
+    def _lstat(self, rel: str) -> os.stat_result | None:
+        """lstat of `rel` (a symlink is not followed), or None when it does not exist."""
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dir(parent)
         if parent_fd is None:
-            return False
+            return None
         try:
-            return stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+            return os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
         except FileNotFoundError:
-            return False
+            return None
+
+    def is_dir(self, rel: str) -> bool:
+        """True when `rel` is a directory (a symlink to one is not)."""
+        found = self._lstat(rel)
+        return found is not None and stat.S_ISDIR(found.st_mode)
 
     def exists(self, rel: str) -> bool:
-        return self.stamp(rel) is not None
+        return self._lstat(rel) is not None
 
     def _put(self, rel: str, data: bytes) -> None:
         """Write `rel` atomically on its own (tmp + fsync + rename); for fleetc's small files."""
@@ -228,15 +233,9 @@ class SafeDir:
         return {path: stamp for path, stamp in self._walk(stat=True).items() if stamp}
 
     def stamp(self, rel: str) -> Stamp | None:
-        """lstat of `rel` (a symlink is not followed), or None when it does not exist."""
-        parent, _, name = rel.rpartition("/")
-        parent_fd = self._dir(parent)
-        if parent_fd is None:
-            return None
-        try:
-            return Stamp.of(os.stat(name, dir_fd=parent_fd, follow_symlinks=False))
-        except FileNotFoundError:
-            return None
+        """The `Stamp` of `rel` from lstat, or None when it does not exist."""
+        found = self._lstat(rel)
+        return None if found is None else Stamp.of(found)
 
     def _walk(self, stat: bool) -> dict[str, Stamp | None]:
         found: dict[str, Stamp | None] = {}
