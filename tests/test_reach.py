@@ -194,11 +194,13 @@ def test_contoso_expectations_pass() -> None:
     assert validate((FLEETS / "contoso" / "fleet.yaml").read_text()) == []
 
 
-def test_ingress_default_deny_on_kube_system_keeps_local_dns() -> None:
+def test_a_rule_naming_kube_system_never_puts_it_under_the_defaults() -> None:
     extra = "    - {name: sys, action: deny, from: {clusters: [b]}, to: {namespace: kube-system}}\n"
     resolved = resolve_text(fleet(ingress="deny", egress="allow", policies=POLICIES + extra))
-    assert "kube-system" in resolved.namespaces("a")
-    assert reach.decide(resolved, WEB_A, DNS_A, "UDP", 53).kind == "dns"
+    assert "kube-system" not in resolved.namespaces("a")
+    assert "kube-system" in resolved.system_namespaces
+    assert reach.decide(resolved, WEB_A, DNS_A, "UDP", 53).allowed
     other = Endpoint("a", "kube-system", (("app", "metrics"),))
-    assert reach.decide(resolved, WEB_A, other, "TCP", 53).kind == "default-deny"
+    # nothing but the rule changes there: other pods of kube-system keep their traffic
+    assert reach.decide(resolved, WEB_A, other, "TCP", 53).kind == "default-allow"
     assert reach.decide(resolved, WEB_B, DNS_A, "UDP", 53).kind == "deny-rule"

@@ -21,7 +21,7 @@ from compiler.commands.common import add_fleet_argument, print_diagnostics, read
 from compiler.diagnostics import Diagnostics, Severity
 from compiler.load import Source
 from compiler.model import PortRange
-from compiler.reach import Decision, Endpoint
+from compiler.reach import Decision, Endpoint, Party
 from compiler.resolve.model import ResolvedFleet
 
 IGNORED = frozenset({"expectation-failed"})
@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="text",
         help="output format (default: text)",
     )
+    parser.add_argument(
+        "--http",
+        metavar="'METHOD /path'",
+        help='an HTTP request on the connection, e.g. "GET /v1/items", for L7 rules',
+    )
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when the flow is denied")
 
 
@@ -56,6 +61,16 @@ def _port(text: str) -> PortRange:
     if port.low != port.high or port.protocol == "ANY" or not 1 <= port.low <= 65535:
         raise UsageError(f"--port {text!r}: name one port (1-65535) and TCP, UDP or SCTP")
     return port
+
+
+def _request(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    method, _, path = text.strip().partition(" ")
+    path = path.strip()
+    if not method.isalpha() or not method.isupper() or not path.startswith("/") or " " in path:
+        raise UsageError(f"--http {text!r}: write a method and a path such as 'GET /v1/items'")
+    return method, path
 
 
 def _endpoint(resolved: ResolvedFleet | None, flag: str, text: str) -> Any:
@@ -73,26 +88,36 @@ def _endpoint(resolved: ResolvedFleet | None, flag: str, text: str) -> Any:
 
 
 def enforcing_objects(
-    resolved: ResolvedFleet, decision: Decision, src: Endpoint, dst: Endpoint
+    resolved: ResolvedFleet, decision: Decision, src: Party, dst: Party
 ) -> list[dict[str, str]]:
     """The rendered objects (path, cluster, direction) that carry the deciding rule."""
+    from compiler.reach import Endpoint, in_set, peer_matches
     from compiler.render.output import object_path
-    from compiler.render.policies import COMPONENT, defaults_object, dns_object, rule_object
+    from compiler.render.policies import COMPONENT, defaults_object, rule_object
 
     out = []
-    if decision.rule is not None:
-        for direction, cluster in (("egress", src.cluster), ("ingress", dst.cluster)):
-            obj = rule_object(resolved, decision.rule, direction)
+    for rule in (decision.rule, decision.also):
+        if rule is None:
+            continue
+        for direction in rule.directions:
+            pod, other = (src, dst) if direction == "egress" else (dst, src)
+            if not isinstance(pod, Endpoint) or not in_set(pod, rule.subject(direction)):
+                continue
+            if not peer_matches(rule.peer(direction), other, pod.cluster):
+                continue
+            obj = rule_object(resolved, rule, direction, cluster=pod.cluster)
             if obj is not None:
-                path = object_path(cluster, COMPONENT, obj)
-                out.append({"path": path, "cluster": cluster, "direction": direction})
+                path = object_path(pod.cluster, COMPONENT, obj)
+                out.append({"path": path, "cluster": pod.cluster, "direction": direction})
+    if decision.rule is not None:
         from compiler.guard.fleet import from_resolved
         from compiler.guard.render import seed_path
 
         if any(r.name == decision.rule.name for r in from_resolved(resolved)[1]):
             # a cluster-level deny: the fleet guard drops (or counts) it at the node too
             mode = resolved.guard.mode if resolved.guard.enabled else "disabled"
-            for cluster in dict.fromkeys((src.cluster, dst.cluster)):
+            ends = [p.cluster for p in (src, dst) if isinstance(p, Endpoint)]
+            for cluster in dict.fromkeys(ends):
                 out.append(
                     {"path": seed_path(cluster), "cluster": cluster, "direction": f"guard-{mode}"}
                 )
@@ -102,15 +127,16 @@ def enforcing_objects(
         if obj is not None:
             path = object_path(cluster, COMPONENT, obj)
             out.append({"path": path, "cluster": cluster, "direction": str(decision.direction)})
-    elif decision.kind == "dns":
-        if resolved.default_egress == "deny" and src.namespace in resolved.namespaces(src.cluster):
-            obj = defaults_object(resolved, src.cluster, src.namespace)
-            if obj is not None:
-                path = object_path(src.cluster, COMPONENT, obj)
-                out.append({"path": path, "cluster": src.cluster, "direction": "egress"})
-        if resolved.default_ingress == "deny" and dst.namespace in resolved.namespaces(dst.cluster):
-            path = object_path(dst.cluster, COMPONENT, dns_object(resolved, dst.cluster))
-            out.append({"path": path, "cluster": dst.cluster, "direction": "ingress"})
+    elif (
+        decision.kind == "dns"
+        and isinstance(src, Endpoint)
+        and resolved.default_egress == "deny"
+        and src.namespace in resolved.namespaces(src.cluster)
+    ):
+        obj = defaults_object(resolved, src.cluster, src.namespace)
+        if obj is not None:
+            path = object_path(src.cluster, COMPONENT, obj)
+            out.append({"path": path, "cluster": src.cluster, "direction": "egress"})
     return out
 
 
@@ -128,6 +154,7 @@ def _rule(decision: Decision) -> dict[str, Any] | None:
 
 def run(args: argparse.Namespace) -> int:
     port = _port(args.port)
+    request = _request(args.http)
     for flag, text in (("--from", args.source), ("--to", args.destination)):
         _endpoint(None, flag, text)
     data = read_fleet(args.fleet)
@@ -148,11 +175,19 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve(checked.doc, checked.fleet, Diagnostics())
     src = _endpoint(resolved, "--from", args.source)
     dst = _endpoint(resolved, "--to", args.destination)
+    if not isinstance(src, Endpoint) and not isinstance(dst, Endpoint):
+        raise UsageError(
+            f"{args.source} -> {args.destination}: fleet policies govern flows that start or"
+            " end at a pod of the fleet; name one as ns/service@cluster or ns@cluster"
+        )
     decision = decide(resolved, src, dst, port.protocol, port.low)
     objects = enforcing_objects(resolved, decision, src, dst)
+    http = _l7(decision, request)
+    allowed = decision.allowed and (http is None or bool(http["allowed"]))
     if args.output == "json":
         result = {
-            "allowed": decision.allowed,
+            "allowed": allowed,
+            "http": http,
             "from": args.source,
             "to": args.destination,
             "port": str(port),
@@ -168,8 +203,29 @@ def run(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(_text(args.source, args.destination, port, decision, objects))
-    return EXIT_FINDINGS if args.exit_code and not decision.allowed else EXIT_OK
+        sys.stdout.write(_text(args.source, args.destination, port, decision, objects, http))
+    return EXIT_FINDINGS if args.exit_code and not allowed else EXIT_OK
+
+
+def _l7(decision: Decision, request: tuple[str, str] | None) -> dict[str, Any] | None:
+    """What the L7 rules do to this connection: None when none filter it; else the rules
+    that filter it and, for a `request`, whether it passes and by which rule."""
+    from compiler.reach import requests
+
+    if not decision.allowed or not decision.l7:
+        return None
+    rules = [
+        {"policy": p.name, "direction": direction, "http": [str(r) for r in p.http or ()]}
+        for direction, policies in decision.l7
+        for p in policies
+    ]
+    out: dict[str, Any] = {"filtered_by": rules, "request": None, "allowed": True}
+    if request is not None:
+        passed, by = requests(decision, *request)
+        out["request"] = " ".join(request)
+        out["allowed"] = passed
+        out["decided_by"] = by.name if by is not None else None
+    return out
 
 
 def _role(obj: dict[str, str]) -> str:
@@ -185,14 +241,30 @@ def _text(
     port: PortRange,
     decision: Decision,
     objects: list[dict[str, str]],
+    http: dict[str, Any] | None = None,
 ) -> str:
-    verdict = "allowed" if decision.allowed else "denied"
-    lines = [f"{verdict}: {source} -> {destination} on {port}"]
+    allowed = decision.allowed and (http is None or http["allowed"])
+    verdict = "allowed" if allowed else "denied"
+    what = f" ({http['request']})" if http and http["request"] else ""
+    lines = [f"{verdict}: {source} -> {destination} on {port}{what}"]
     if decision.rule is not None:
         origin = decision.rule.origin
         lines.append(f"  decided by: {decision.reason} at {origin.file}:{origin.line}")
     else:
         lines.append(f"  decided by: {decision.reason}")
+    if http is not None:
+        filters = "; ".join(
+            f"policy {r['policy']} ({r['direction']}: {', '.join(r['http'])})"
+            for r in http["filtered_by"]
+        )
+        if http["request"] is None:
+            lines.append(
+                f"  L7: the connection is allowed; its HTTP requests are filtered by {filters}"
+            )
+        elif http["allowed"]:
+            lines.append(f"  L7: the request passes policy {http['decided_by']} ({filters})")
+        else:
+            lines.append(f"  L7: no rule lets the request through ({filters})")
     if objects:
         lines.append("  enforced by:")
         lines.extend(f"    {o['path']} ({_role(o)} in {o['cluster']})" for o in objects)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from compiler.model.types import PortRange
 from compiler.reach import Endpoint, decide, in_set
-from compiler.resolve.model import Policy, ResolvedFleet
+from compiler.resolve.model import Policy, ResolvedFleet, WorkloadSet
 
 
 @dataclass(frozen=True, order=True)
@@ -40,6 +40,8 @@ class _Probe:
 def _probes(fleet: ResolvedFleet, clusters: set[str]) -> list[_Probe]:
     policy_ports: dict[tuple[str, str | None], set[PortRange]] = {}
     for policy in fleet.policies:
+        if not isinstance(policy.destination, WorkloadSet):
+            continue
         for name in policy.destination.clusters:
             key = (name, policy.destination.namespace)
             policy_ports.setdefault(key, set()).update(policy.ports or ())
@@ -53,7 +55,7 @@ def _probes(fleet: ResolvedFleet, clusters: set[str]) -> list[_Probe]:
                 probes[label] = _Probe(label, ep, ports)
     for policy in fleet.policies:
         for ws in (policy.source, policy.destination):
-            if ws.namespace is None or ws.service is not None:
+            if not isinstance(ws, WorkloadSet) or ws.namespace is None or ws.service is not None:
                 continue
             selector = ws.selector or ()
             written = ",".join(f"{k}={v}" for k, v in selector)
@@ -100,8 +102,13 @@ def _pairs(
         return
     seen: set[tuple[str, str]] = set()
     for policy in sorted(changed, key=lambda p: p.name):
-        sources = [p for p in probes if in_set(p.endpoint, policy.source)]
-        destinations = [p for p in probes if in_set(p.endpoint, policy.destination)]
+        src_side, dst_side = policy.source, policy.destination
+        sources = [
+            p for p in probes if isinstance(src_side, WorkloadSet) and in_set(p.endpoint, src_side)
+        ]
+        destinations = [
+            p for p in probes if isinstance(dst_side, WorkloadSet) and in_set(p.endpoint, dst_side)
+        ]
         for src in sources:
             for dst in destinations:
                 if src is not dst and (src.label, dst.label) not in seen:

@@ -55,8 +55,9 @@ def _numbered(rules: Iterable[GuardRule]) -> tuple[GuardRule, ...]:
 
 
 def is_cluster_only(peer: Peer) -> bool:
-    """Whether `peer` is a workload set that narrows by cluster and nothing else."""
-    return peer.service is None and peer.namespace is None and not peer.selector
+    """Whether `peer` is a workload set that narrows by cluster and nothing else (entities,
+    CIDRs and names outside the fleet are not the guard's business)."""
+    return peer.in_fleet and peer.service is None and peer.namespace is None and not peer.selector
 
 
 def ports_of(target: Target) -> tuple[PortRange, ...] | None:
@@ -109,10 +110,16 @@ def from_resolved(
     for policy in resolved.policies:
         if policy.action != "deny":
             continue
-        if not (_only_clusters(policy.source) and _only_clusters(policy.destination)):
+        source, destination = policy.source, policy.destination
+        if not (
+            isinstance(source, WorkloadSet)
+            and isinstance(destination, WorkloadSet)
+            and _only_clusters(source)
+            and _only_clusters(destination)
+        ):
             continue
-        src = tuple(sorted(ids[name] for name in policy.source.clusters))
-        dst = tuple(sorted(ids[name] for name in policy.destination.clusters))
+        src = tuple(sorted(ids[name] for name in source.clusters))
+        dst = tuple(sorted(ids[name] for name in destination.clusters))
         if src and dst:
             ports = policy.ports or None  # no ports listed: every port
             rules.append(GuardRule(0, policy.name, src, dst, ports))

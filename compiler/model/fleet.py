@@ -15,8 +15,10 @@ from pydantic_core import PydanticCustomError
 
 from compiler.model.types import (
     CIDR,
+    FQDN,
     IP,
     ClusterName,
+    Entity,
     LabelKey,
     Labels,
     Name,
@@ -210,29 +212,88 @@ ClusterSelector = Annotated[
 
 
 class Peer(Strict):
-    """One side of a policy: a service (``ns/name``) or a workload set; absent parts mean any."""
+    """One side of a policy: exactly one kind of peer.
+
+    A service (``ns/name``), a workload set (any of clusters, namespace, selector; absent parts
+    mean any), Cilium entities, CIDRs (with exceptions) or DNS names (``to`` only).
+    """
 
     service: Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")] | None = None
     clusters: ClusterSelector | None = None
     namespace: Name | None = None
     selector: Labels | None = None
+    entities: Annotated[list[Entity], Field(min_length=1)] | None = None
+    cidrs: Annotated[list[CIDR], Field(min_length=1)] | None = None
+    except_: Annotated[list[CIDR] | None, Field(alias="except", min_length=1)] = None
+    fqdns: Annotated[list[FQDN], Field(min_length=1)] | None = None
+
+    @property
+    def kinds(self) -> list[str]:
+        """The peer kinds this side names, in the order they are documented."""
+        kinds = []
+        if self.service is not None:
+            kinds.append("service")
+        if self.clusters is not None or self.namespace is not None or self.selector is not None:
+            kinds.append("workloads")
+        if self.entities is not None:
+            kinds.append("entities")
+        if self.cidrs is not None:
+            kinds.append("cidrs")
+        if self.fqdns is not None:
+            kinds.append("fqdns")
+        return kinds
+
+    @property
+    def in_fleet(self) -> bool:
+        """A service or a workload set: pods of the fleet, with identities in its clusters."""
+        return self.entities is None and self.cidrs is None and self.fqdns is None
 
     @model_validator(mode="after")
-    def _service_alone(self) -> Peer:
-        if self.service is not None and (
-            self.clusters is not None or self.namespace is not None or self.selector is not None
-        ):
+    def _one_kind(self) -> Peer:
+        if self.except_ is not None and self.cidrs is None:
             raise PydanticCustomError(
                 "peer_kind",
-                "'service' stands alone; it cannot be combined with clusters, namespace or"
-                " selector",
-                {},
+                "'except' narrows 'cidrs'; it cannot stand without them",
+                {"hint": "cidrs: [10.50.0.0/16], except: [10.50.9.0/24]"},
+            )
+        kinds = self.kinds
+        if len(kinds) > 1:
+            if kinds[:2] == ["service", "workloads"]:
+                raise PydanticCustomError(
+                    "peer_kind",
+                    "'service' stands alone; it cannot be combined with clusters, namespace or"
+                    " selector",
+                    {},
+                )
+            raise PydanticCustomError(
+                "peer_kind",
+                "a policy side names exactly one kind of peer, not {kinds}",
+                {"kinds": " and ".join(kinds), "hint": "write one policy per kind of peer"},
+            )
+        return self
+
+
+class HTTPRule(Strict):
+    """An HTTP request an L7 rule lets through: method and path are regular expressions
+    (POSIX extended, matched against the whole method or path), absent means any."""
+
+    method: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> HTTPRule:
+        if self.method is None and self.path is None:
+            raise PydanticCustomError(
+                "http_rule",
+                "an HTTP rule names a method, a path or both",
+                {"hint": 'http: [{method: GET, path: "/v1/.*"}]'},
             )
         return self
 
 
 class Target(Peer):
     ports: list[PortSpec] | None = None
+    http: Annotated[list[HTTPRule], Field(min_length=1)] | None = None
 
 
 class Policy(Strict):
@@ -249,11 +310,19 @@ class Guardrail(Strict):
     message: str
 
 
+class Request(Strict):
+    """One concrete HTTP request, for expectations about L7 rules."""
+
+    method: Annotated[str, Field(pattern=r"^[A-Z]+$", max_length=32)] = "GET"
+    path: Annotated[str, Field(pattern=r"^/", max_length=1024)] = "/"
+
+
 class Expectation(Strict):
     name: str | None = None
     from_: Annotated[str, Field(alias="from", min_length=3)]
     to: Annotated[str, Field(min_length=3)]
     port: PortSpec
+    http: Request | None = None
     allowed: bool
 
 

@@ -217,6 +217,91 @@ Labels = Annotated[
     Field(json_schema_extra={"propertyNames": {"pattern": LABEL_KEY, "maxLength": 317}}),
 ]
 Version = Annotated[str, Field(pattern=VERSION, examples=["1.19"])]
+
+ENTITIES = (
+    "world",
+    "kube-apiserver",
+    "host",
+    "remote-node",
+    "health",
+    "ingress",
+    "cluster",
+    "all",
+)
+"""Cilium's entities a policy may name (Cilium's own list, less init, unmanaged and none)."""
+
+FQDN_NAME = r"^([-a-zA-Z0-9_]+[.]?)+$"
+FQDN_PATTERN = r"^([-a-zA-Z0-9_*]+[.]?)+$"
+# FQDN_PATTERN as Cilium's CRD writes it backtracks exponentially on a long bad name; this is
+# the same language (characters and single dots, not starting with a dot) in linear time.
+_FQDN_CHARS = re.compile(r"[-a-zA-Z0-9_*.]+")
+
+
+def _entity(value: str) -> str:
+    if value not in ENTITIES:
+        import difflib
+
+        close = difflib.get_close_matches(value, ENTITIES, n=1, cutoff=0.5)
+        raise PydanticCustomError(
+            "entity",
+            "{value} is not an entity fleetc knows ({known})",
+            {
+                "value": repr(value[:100]),
+                "known": ", ".join(ENTITIES),
+                "hint": f"did you mean {close[0]!r}?" if close else "",
+            },
+        )
+    return value
+
+
+def _fqdn(value: str) -> str:
+    """A name or pattern as Cilium's toFQDNs accepts it (``matchName``/``matchPattern``)."""
+    if len(value) > 255 or not _FQDN_CHARS.fullmatch(value):
+        raise PydanticCustomError(
+            "fqdn",
+            "{value} is not a DNS name or pattern Cilium accepts (letters, digits, '-', '_',"
+            " '*' wildcards and dots, at most 255 characters)",
+            {"value": repr(value[:100]), "hint": _fqdn_hint(value)},
+        )
+    if value.startswith(".") or ".." in value:
+        raise PydanticCustomError(
+            "fqdn", "{value} has an empty label", {"value": repr(value[:100])}
+        )
+    if "**" in (value[3:] if value.startswith("**.") else value):
+        raise PydanticCustomError(
+            "fqdn",
+            "{value}: '**' is only valid as the prefix '**.' (every subdomain level)",
+            {"value": repr(value[:100]), "hint": "write **.example.com or *.example.com"},
+        )
+    if value != value.lower():
+        raise PydanticCustomError(
+            "fqdn",
+            "{value} has upper-case letters; DNS names are matched without case",
+            {"value": repr(value[:100]), "hint": f"write {value.lower()!r}"},
+        )
+    return value
+
+
+def _fqdn_hint(value: str) -> str:
+    if "://" in value:
+        return "name the host only, without a scheme: " + repr(
+            value.split("://", 1)[1].split("/")[0]
+        )
+    if "/" in value or ":" in value:
+        return "name the host only, without a path or port (ports go under to.ports)"
+    return ""
+
+
+Entity = Annotated[str, AfterValidator(_entity), Field(json_schema_extra={"enum": list(ENTITIES)})]
+FQDN = Annotated[
+    str,
+    AfterValidator(_fqdn),
+    Field(
+        examples=["api.stripe.com", "*.stripe.com"],
+        json_schema_extra={"pattern": FQDN_PATTERN, "maxLength": 255},
+    ),
+]
+
 Protocol = Literal["TCP", "UDP", "SCTP"]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 

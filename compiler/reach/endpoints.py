@@ -1,4 +1,5 @@
-"""From an endpoint as written (``ns/service@cluster``, ``ns/k=v@cluster``) to an abstract pod.
+"""From an endpoint as written (``ns/service@cluster``, ``ns/k=v@cluster``, ``world``, ...) to
+what the reachability model reasons about: an abstract pod, an outside address or a node.
 
 Parsing the text is `compiler.validate.endpoints`' job; this module gives the parsed form its
 meaning against a resolved fleet: a service stands for its pods (its selector's labels) in
@@ -7,10 +8,12 @@ that cluster, a workload set for a pod carrying exactly the labels written.
 
 from __future__ import annotations
 
-from compiler.reach.model import Endpoint
+import ipaddress
+
+from compiler.reach.model import Endpoint, Node, Outside, Party
 from compiler.resolve.model import ResolvedFleet
 from compiler.validate.endpoints import Endpoint as Written
-from compiler.validate.endpoints import EndpointError, parse_endpoint
+from compiler.validate.endpoints import EndpointError, Special, parse_endpoint
 from compiler.validate.names import did_you_mean
 
 
@@ -23,9 +26,11 @@ class UnknownEndpoint(ValueError):
         self.hint = hint
 
 
-def endpoint_for(resolved: ResolvedFleet, written: Written) -> Endpoint:
-    """The abstract pod `written` stands for; UnknownEndpoint when a name does not resolve."""
+def endpoint_for(resolved: ResolvedFleet, written: Written | Special) -> Party:
+    """What `written` stands for; UnknownEndpoint when a name does not resolve."""
     clusters = [c.name for c in resolved.clusters]
+    if isinstance(written, Special):
+        return _special(resolved, written, clusters)
     if written.cluster not in clusters:
         raise UnknownEndpoint(
             f"unknown cluster {written.cluster!r}", did_you_mean(written.cluster, clusters)
@@ -45,7 +50,37 @@ def endpoint_for(resolved: ResolvedFleet, written: Written) -> Endpoint:
     return Endpoint(written.cluster, service.namespace, service.selector)
 
 
-def parse(resolved: ResolvedFleet, text: str) -> Endpoint:
+def _special(resolved: ResolvedFleet, written: Special, clusters: list[str]) -> Party:
+    if written.cluster is not None:
+        if written.cluster not in clusters:
+            raise UnknownEndpoint(
+                f"unknown cluster {written.cluster!r}", did_you_mean(written.cluster, clusters)
+            )
+        return Node(written.kind, written.cluster)
+    if written.kind == "cidr":
+        _outside_the_fleet(resolved, written.value)
+    return Outside(written.kind, written.value)
+
+
+def _outside_the_fleet(resolved: ResolvedFleet, address: str) -> None:
+    """A pod or node address has an identity in the mesh: it is not a `cidr:` peer."""
+    ip = ipaddress.ip_address(address)
+    for cluster in resolved.clusters:
+        for kind, ranges, hint in (
+            ("pod", cluster.pod_cidrs, f"name the pods, e.g. NAMESPACE@{cluster.name}"),
+            (
+                "node",
+                cluster.node_cidrs,
+                f"write host@{cluster.name} or remote-node@{cluster.name}",
+            ),
+        ):
+            if any(ip in ipaddress.ip_network(r) for r in ranges):
+                raise UnknownEndpoint(
+                    f"{address} is in the {kind} range of cluster {cluster.name}", hint
+                )
+
+
+def parse(resolved: ResolvedFleet, text: str) -> Party:
     """`parse_endpoint` then `endpoint_for`; raises EndpointError or UnknownEndpoint."""
     return endpoint_for(resolved, parse_endpoint(text))
 

@@ -4,27 +4,51 @@ This is the specification of fleet policies, written straight from the product s
 from nothing the renderer produces: tests compare it with an evaluator of the *rendered*
 CiliumNetworkPolicies, so the two must stay independent.
 
-The order of the questions is the semantics:
+Endpoints are pods of the fleet (`Endpoint`), addresses outside it (`Outside`: ``world``,
+``cidr:IP``, ``fqdn:NAME``) and node-side entities of a cluster (`Node`: ``kube-apiserver``,
+``host``, ``remote-node``). A flow is decided at each end that is a pod of the fleet: egress
+at the source, in the source's cluster, and ingress at the destination, in the destination's.
+At each such end, among the policies whose half is enforced there (a policy has an egress half
+when its `from` is fleet pods and an ingress half when its `to` is):
 
-1. a `deny` policy naming the flow denies it (deny wins, wherever it is written);
-2. otherwise an `allow` policy naming the flow allows it;
-3. otherwise each side's default decides: the source's egress default in its namespace, then
-   the destination's ingress default. A default is `deny` only in the namespaces fleetc
-   manages in that cluster; everywhere else traffic is allowed, as without fleetc. DNS to
-   the cluster's own kube-dns stays allowed under either default (kube-system is managed
-   only when the fleet names it).
+1. a `deny` naming the flow denies it (deny wins over allow, at either end);
+2. otherwise an `allow` naming the flow allows that end;
+3. otherwise that end's default decides: `deny` only in the namespaces fleetc manages in that
+   cluster (never the system namespaces); everywhere else traffic passes, as without fleetc.
+   DNS to the cluster's own kube-dns stays allowed under an egress default of deny.
+
+The flow passes when every end it has passes. A peer outside the fleet is judged in the
+cluster of the pod at the other end: `world` matches every `Outside` address, `cidrs` the
+``cidr:`` addresses they contain (less their exceptions), `fqdns` the ``fqdn:`` names their
+patterns match; ``kube-apiserver@c`` and ``host@c`` are the `kube-apiserver` and `host`
+entities only seen from a pod of cluster c (from elsewhere, a host is a `remote-node` and an
+API server is reached only by `all`); `cluster` is every pod, node and API server of the
+judging cluster; `all` is everything. L7: where every allow naming the flow at an end carries
+`http` rules, that end passes only the requests one of them matches (`requests`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
-from compiler.resolve.model import LabelPairs, Policy, ResolvedFleet, WorkloadSet
+from compiler.resolve.model import (
+    CIDRSet,
+    Entities,
+    FQDNs,
+    HTTPRule,
+    LabelPairs,
+    Peer,
+    Policy,
+    ResolvedFleet,
+    WorkloadSet,
+)
 
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS: LabelPairs = (("k8s-app", "kube-dns"),)
 DNS_PORT = 53
 DNS_PROTOCOLS = ("TCP", "UDP")
+NODE_KINDS = ("kube-apiserver", "host", "remote-node")
 
 
 @dataclass(frozen=True)
@@ -41,12 +65,41 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class Outside:
+    """An address outside every fleet range: ``world`` (also outside every CIDR and name a
+    policy names), ``cidr:IP`` or ``fqdn:NAME`` (the name's addresses, in no named CIDR)."""
+
+    kind: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "world" else f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node-side entity of one cluster: its API server, a node (``host``) or another node."""
+
+    kind: str
+    cluster: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.cluster}"
+
+
+Party = Endpoint | Outside | Node
+"""Anything a flow can start or end at."""
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer for one flow.
 
     `kind` is one of ``deny-rule``, ``allow-rule`` (then `rule` is the deciding policy),
     ``default-deny`` (then `direction`, `cluster` and `namespace` say where), ``dns`` (the
-    kube-dns exception to a default of deny) or ``default-allow``.
+    kube-dns exception to a default of deny) or ``default-allow``. `direction` and `cluster`
+    say at which end a rule decided. When each end is allowed by a different rule, `also` is
+    the other end's. `l7` lists, per end, the allow rules whose `http` filters the requests.
     """
 
     allowed: bool
@@ -55,11 +108,16 @@ class Decision:
     direction: str | None = None
     cluster: str | None = None
     namespace: str | None = None
+    also: Policy | None = None
+    l7: tuple[tuple[str, tuple[Policy, ...]], ...] = field(default=(), compare=False)
 
     @property
     def reason(self) -> str:
         if self.rule is not None:
-            return f"policy {self.rule.name} ({self.rule.action})"
+            reason = f"policy {self.rule.name} ({self.rule.action})"
+            if self.also is not None:
+                reason += f" and policy {self.also.name} ({self.also.action})"
+            return reason
         if self.kind == "default-deny":
             return f"default-deny {self.direction} in namespace {self.namespace}@{self.cluster}"
         if self.kind == "dns":
@@ -79,14 +137,78 @@ def in_set(endpoint: Endpoint, workloads: WorkloadSet) -> bool:
     return all(labels.get(key) == value for key, value in workloads.selector)
 
 
-def names_flow(policy: Policy, src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
-    """Whether `policy` speaks about this flow: both sides match and the port is one of its."""
-    if policy.ports is not None and not any(r.contains(protocol, port) for r in policy.ports):
+def entity_matches(names: tuple[str, ...], party: Party, here: str) -> bool:
+    """Whether one of Cilium's entities `names`, judged in cluster `here`, covers `party`."""
+    if "all" in names:
+        return True
+    if isinstance(party, Outside):
+        return "world" in names
+    if isinstance(party, Endpoint):
+        return "cluster" in names and party.cluster == here
+    if party.kind == "kube-apiserver":
+        return party.cluster == here and ("kube-apiserver" in names or "cluster" in names)
+    if party.kind == "host" and party.cluster == here:
+        return "host" in names or "cluster" in names
+    return "remote-node" in names or "cluster" in names
+
+
+def fqdn_matches(pattern: str, name: str) -> bool:
+    """Cilium's matchName/matchPattern: ``*`` is any run of name characters within one label
+    (``*`` alone: any name), a ``**.`` prefix one or more whole labels; no case."""
+    name = name.lower().rstrip(".")
+    pattern = pattern.lower().rstrip(".")
+    if pattern == "*":
+        return True
+    prefix = ""
+    if pattern.startswith("**."):
+        prefix, pattern = r"([-a-z0-9_]+\.)+", pattern[3:]
+    body = ".".join(
+        "[-a-z0-9_]*".join(re.escape(part) for part in label.split("*"))
+        for label in pattern.split(".")
+    )
+    return re.fullmatch(prefix + body, name) is not None
+
+
+def peer_matches(peer: Peer, party: Party, here: str) -> bool:
+    """Whether the other side of a rule, judged in cluster `here`, covers `party`."""
+    if isinstance(peer, WorkloadSet):
+        return isinstance(party, Endpoint) and in_set(party, peer)
+    if isinstance(peer, Entities):
+        return entity_matches(peer.names, party, here)
+    if isinstance(peer, CIDRSet):
+        return isinstance(party, Outside) and party.kind == "cidr" and peer.contains(party.value)
+    assert isinstance(peer, FQDNs)
+    return (
+        isinstance(party, Outside)
+        and party.kind == "fqdn"
+        and any(fqdn_matches(p, party.value) for p in peer.patterns)
+    )
+
+
+def _port_matches(policy: Policy, protocol: str, port: int) -> bool:
+    return policy.ports is None or any(r.contains(protocol, port) for r in policy.ports)
+
+
+def names_flow(policy: Policy, src: Party, dst: Party, protocol: str, port: int) -> bool:
+    """Whether `policy` speaks about this flow at some end: its fleet side holds that end's
+    pod, its other side covers the other end, and the port is one of its."""
+    if not _port_matches(policy, protocol, port):
         return False
-    return in_set(src, policy.source) and in_set(dst, policy.destination)
+    return any(_half_names(policy, direction, src, dst) for direction in policy.directions)
 
 
-def _is_dns(src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
+def _half_names(policy: Policy, direction: str, src: Party, dst: Party) -> bool:
+    pod, other = (src, dst) if direction == "egress" else (dst, src)
+    return (
+        isinstance(pod, Endpoint)
+        and in_set(pod, policy.subject(direction))
+        and peer_matches(policy.peer(direction), other, pod.cluster)
+    )
+
+
+def _is_dns(src: Party, dst: Party, protocol: str, port: int) -> bool:
+    if not isinstance(src, Endpoint) or not isinstance(dst, Endpoint):
+        return False
     labels = dict(dst.labels)
     return (
         dst.cluster == src.cluster
@@ -97,27 +219,92 @@ def _is_dns(src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
     )
 
 
-def decide(
-    resolved: ResolvedFleet, src: Endpoint, dst: Endpoint, protocol: str, port: int
-) -> Decision:
-    """May `src` open a connection to `dst` on `port`/`protocol`? See the module docstring."""
-    allow: Policy | None = None
+@dataclass(frozen=True)
+class _End:
+    decision: Decision
+    allows: tuple[Policy, ...] = ()
+
+
+def _end(
+    resolved: ResolvedFleet, direction: str, src: Party, dst: Party, protocol: str, port: int
+) -> _End:
+    """The verdict at one end of the flow: egress at `src` or ingress at `dst` (a pod)."""
+    pod = src if direction == "egress" else dst
+    assert isinstance(pod, Endpoint)
+    allows: list[Policy] = []
     for policy in resolved.policies:
-        if not names_flow(policy, src, dst, protocol, port):
+        if direction not in policy.directions or not _port_matches(policy, protocol, port):
+            continue
+        if not _half_names(policy, direction, src, dst):
             continue
         if policy.action == "deny":
-            return Decision(False, "deny-rule", policy)
-        if allow is None:
-            allow = policy
-    if allow is not None:
-        return Decision(True, "allow-rule", allow)
-    dns = False
-    if resolved.default_egress == "deny" and src.namespace in resolved.namespaces(src.cluster):
-        if not _is_dns(src, dst, protocol, port):
-            return Decision(False, "default-deny", None, "egress", src.cluster, src.namespace)
-        dns = True
-    if resolved.default_ingress == "deny" and dst.namespace in resolved.namespaces(dst.cluster):
-        if not _is_dns(src, dst, protocol, port):
-            return Decision(False, "default-deny", None, "ingress", dst.cluster, dst.namespace)
-        dns = True
-    return Decision(True, "dns") if dns else Decision(True, "default-allow")
+            return _End(Decision(False, "deny-rule", policy, direction, pod.cluster))
+        allows.append(policy)
+    if allows:
+        return _End(Decision(True, "allow-rule", allows[0], direction, pod.cluster), tuple(allows))
+    default = resolved.default_egress if direction == "egress" else resolved.default_ingress
+    if default == "deny" and pod.namespace in resolved.namespaces(pod.cluster):
+        if _is_dns(src, dst, protocol, port):
+            return _End(Decision(True, "dns"))
+        return _End(Decision(False, "default-deny", None, direction, pod.cluster, pod.namespace))
+    return _End(Decision(True, "default-allow"))
+
+
+def decide(resolved: ResolvedFleet, src: Party, dst: Party, protocol: str, port: int) -> Decision:
+    """May `src` open a connection to `dst` on `port`/`protocol`? See the module docstring.
+
+    At least one of `src` and `dst` is a pod of the fleet (`Endpoint`)."""
+    ends = [
+        _end(resolved, direction, src, dst, protocol, port)
+        for direction, party in (("egress", src), ("ingress", dst))
+        if isinstance(party, Endpoint)
+    ]
+    if not ends:
+        raise ValueError("a flow fleet policies govern starts or ends at a pod of the fleet")
+    for kind in ("deny-rule", "default-deny"):
+        for end in ends:
+            if end.decision.kind == kind:
+                return end.decision
+    l7 = tuple(
+        (str(end.decision.direction), end.allows)
+        for end in ends
+        if end.allows and all(p.http for p in end.allows)
+    )
+    rules = [end.decision for end in ends if end.decision.kind == "allow-rule"]
+    if rules:
+        first = rules[0]
+        also = rules[1].rule if len(rules) > 1 and rules[1].rule != first.rule else None
+        return Decision(
+            True, "allow-rule", first.rule, first.direction, first.cluster, also=also, l7=l7
+        )
+    if any(end.decision.kind == "dns" for end in ends):
+        return Decision(True, "dns")
+    return Decision(True, "default-allow")
+
+
+def requests(decision: Decision, method: str, path: str) -> tuple[bool, Policy | None]:
+    """Whether an allowed connection's HTTP request `method path` passes the L7 rules that
+    filter it; and the rule that let it through, or the first that filters it when denied."""
+    passed_by: Policy | None = None
+    for _direction, policies in decision.l7:
+        matched = next(
+            (p for p in policies if any(_http_matches(r, method, path) for r in p.http or ())),
+            None,
+        )
+        if matched is None:
+            return False, policies[0]
+        passed_by = passed_by or matched
+    return True, passed_by
+
+
+def _http_matches(rule: HTTPRule, method: str, path: str) -> bool:
+    return (rule.method is None or _full(rule.method, method)) and (
+        rule.path is None or _full(rule.path, path)
+    )
+
+
+def _full(pattern: str, text: str) -> bool:
+    try:
+        return re.fullmatch(pattern, text) is not None
+    except re.error:
+        return False

@@ -1,21 +1,28 @@
 """Render fleet policies as CiliumNetworkPolicies: one function, `render_policies`.
 
-Per fleet policy and side: the egress half goes to every cluster where the source runs, the
-ingress half to every cluster where the destination runs, so a cross-cluster flow is allowed
-(or denied) at both ends. A side with a namespace becomes a CiliumNetworkPolicy there; a side
-without one spans namespaces and becomes a CiliumClusterwideNetworkPolicy. The object is the
-same in every cluster it goes to (selectors name clusters, not the cluster they sit in), so it
-is built once.
-
-Every rule object sets ``enableDefaultDeny: false`` both ways: in Cilium a policy selecting an
-endpoint otherwise switches it to default-deny, and a fleet rule must allow or deny only what
-it names. Default-deny comes from one ``fleetc-defaults`` policy per managed namespace, which
-also keeps DNS to the cluster's kube-dns open under an egress default of deny (and, when the
-fleet manages kube-system itself under an ingress default of deny, ``fleetc-defaults-kube-dns``
-lets the cluster's pods in).
-
-Every peer selector names ``io.cilium.k8s.policy.cluster`` (one name, an ``In`` list, or
-``Exists`` for every cluster), so the output means the same on Cilium 1.18 and 1.19+.
+1. A fleet policy has up to two halves: egress, in every cluster where its `from` runs, when
+   `from` is fleet pods; ingress, in every cluster where its `to` runs, when `to` is. A
+   cross-cluster flow between fleet pods is so allowed (or denied) at both ends; a peer
+   outside the fleet (entities, CIDRs, DNS names) has no end of ours, and only the fleet
+   side's half is rendered, naming the peer as ``to/fromEntities``, ``to/fromCIDRSet`` (with
+   ``except``) or ``toFQDNs``.
+2. A side with a namespace becomes a CiliumNetworkPolicy there; a side without one spans
+   namespaces and becomes a CiliumClusterwideNetworkPolicy. The object is the same in every
+   cluster it goes to (selectors name clusters, not the cluster they sit in), so it is built
+   once; except an egress half to DNS names, which also carries the rule Cilium's DNS proxy
+   needs (egress to that cluster's kube-dns on 53, every lookup allowed) and so is built per
+   cluster. Without that rule a ``toFQDNs`` rule never matches.
+3. Every rule object sets ``enableDefaultDeny: false`` both ways: in Cilium a policy selecting
+   an endpoint otherwise switches it to default-deny, and a fleet rule must allow or deny only
+   what it names. L7 ``http`` rules ride on the rule's ports: they restrict the requests of
+   the rule's own peers, nobody else's.
+4. Default-deny comes from one ``fleetc-defaults`` policy per managed namespace, which also
+   keeps DNS to the cluster's kube-dns open under an egress default of deny. System
+   namespaces (kube-system, Cilium's, the guard's, Flux's) are never managed: rules naming
+   them are rendered, but no default reaches them.
+5. Every endpoint peer selector names ``io.cilium.k8s.policy.cluster`` (one name, an ``In``
+   list, or ``Exists`` for every cluster), so the output means the same on Cilium 1.18 and
+   1.19+.
 """
 
 from __future__ import annotations
@@ -25,7 +32,16 @@ from typing import Any
 from compiler.model.types import PortRange
 from compiler.render.cilium_rules import check_policy
 from compiler.render.output import File, object_path
-from compiler.resolve.model import Policy, ResolvedFleet, WorkloadSet
+from compiler.resolve.model import (
+    CIDRSet,
+    Entities,
+    FQDNs,
+    HTTPRule,
+    Peer,
+    Policy,
+    ResolvedFleet,
+    WorkloadSet,
+)
 
 CLUSTER_LABEL = "io.cilium.k8s.policy.cluster"
 NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
@@ -35,7 +51,6 @@ MAX_PORTS = 40
 """Cilium accepts at most 40 ports in one PortRule; more go to further PortRules."""
 
 DEFAULTS_NAME = "fleetc-defaults"
-DNS_NAME = "fleetc-defaults-kube-dns"
 _KUBE_DNS = {
     "matchLabels": {
         NAMESPACE_LABEL: "kube-system",
@@ -100,19 +115,80 @@ def subject_selector(subject: WorkloadSet) -> dict[str, Any]:
     return selector
 
 
-def port_rules(ports: tuple[PortRange, ...]) -> list[dict[str, Any]]:
+def port_rules(
+    ports: tuple[PortRange, ...], http: tuple[HTTPRule, ...] | None = None
+) -> list[dict[str, Any]]:
+    """``toPorts``: at most 40 ports per PortRule, each carrying the L7 `http` rules."""
     entries: list[dict[str, Any]] = []
     for r in ports:
         entry: dict[str, Any] = {"port": str(r.low), "protocol": r.protocol}
         if r.high != r.low:
             entry["endPort"] = r.high
         entries.append(entry)
-    return [{"ports": entries[i : i + MAX_PORTS]} for i in range(0, len(entries), MAX_PORTS)]
+    rules: list[dict[str, Any]] = []
+    for i in range(0, len(entries), MAX_PORTS):
+        rule: dict[str, Any] = {"ports": entries[i : i + MAX_PORTS]}
+        if http:
+            rule["rules"] = {"http": [_http(r) for r in http]}
+        rules.append(rule)
+    return rules
+
+
+def _http(rule: HTTPRule) -> dict[str, str]:
+    out = {}
+    if rule.method is not None:
+        out["method"] = rule.method
+    if rule.path is not None:
+        out["path"] = rule.path
+    return out
+
+
+def peer_rule(peer: Peer, direction: str, every: tuple[str, ...], namespaced: bool) -> Any:
+    """The peer part of one rule: ``toEndpoints``, ``toEntities``, ``toCIDRSet``, ``toFQDNs``
+    (or their ``from`` forms), exactly one of them."""
+    prefix = "to" if direction == "egress" else "from"
+    if isinstance(peer, WorkloadSet):
+        return {f"{prefix}Endpoints": [peer_selector(peer, every, namespaced)]}
+    if isinstance(peer, Entities):
+        return {f"{prefix}Entities": list(peer.names)}
+    if isinstance(peer, CIDRSet):
+        cidrs = []
+        for cidr in peer.cidrs:
+            item: dict[str, Any] = {"cidr": cidr}
+            excepts = peer.excepts_of(cidr)
+            if excepts:
+                item["except"] = excepts
+            cidrs.append(item)
+        return {f"{prefix}CIDRSet": cidrs}
+    assert isinstance(peer, FQDNs) and direction == "egress"
+    return {
+        "toFQDNs": [
+            {"matchPattern" if "*" in name else "matchName": name} for name in peer.patterns
+        ]
+    }
+
+
+def dns_proxy_rule(cluster: str) -> dict[str, Any]:
+    """Egress to the cluster's kube-dns through Cilium's DNS proxy, refusing no lookup: what
+    lets the proxy see the answers a ``toFQDNs`` rule is matched against."""
+    return {
+        "toEndpoints": [{"matchLabels": {**_KUBE_DNS["matchLabels"], CLUSTER_LABEL: cluster}}],
+        "toPorts": [
+            {
+                "ports": [
+                    {"port": "53", "protocol": "UDP"},
+                    {"port": "53", "protocol": "TCP"},
+                ],
+                "rules": {"dns": [{"matchPattern": "*"}]},
+            }
+        ],
+    }
 
 
 def source_of(resolved: ResolvedFleet, policy: Policy) -> str:
-    """The annotation value: ``fleet.yaml:93 policy api-calls-payments``."""
-    return f"{resolved.source}:{policy.origin.line} policy {policy.name}"
+    """The annotation value: ``fleet.yaml policy api-calls-payments`` (no line number, so an
+    edit elsewhere in fleet.yaml changes no rendered byte)."""
+    return f"{resolved.source} policy {policy.name}"
 
 
 def rule_object(
@@ -120,27 +196,28 @@ def rule_object(
     policy: Policy,
     direction: str,
     every: tuple[str, ...] | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any] | None:
-    """The object carrying one side (``egress`` or ``ingress``) of a fleet policy, or None
-    when the policy concerns no cluster (a selector that matched none). `every` is the
-    fleet's cluster names, when the caller has them at hand."""
-    if not policy.source.clusters or not policy.destination.clusters:
+    """The object carrying one half (``egress`` or ``ingress``) of a fleet policy, or None
+    when the policy has no such half (its side there is outside the fleet) or concerns no
+    cluster (a selector that matched none). `every` is the fleet's cluster names, when the
+    caller has them at hand. An egress half to DNS names differs per cluster (its DNS rule
+    names the cluster's kube-dns): `cluster` says which, and defaults to the first."""
+    if direction not in policy.directions:
+        return None
+    subject = policy.subject(direction)
+    peer = policy.peer(direction)
+    if not subject.clusters or (isinstance(peer, WorkloadSet) and not peer.clusters):
         return None
     if every is None:
         every = tuple(c.name for c in resolved.clusters)
-    subject, peer = (
-        (policy.source, policy.destination)
-        if direction == "egress"
-        else (policy.destination, policy.source)
-    )
     namespaced = subject.namespace is not None
-    rule: dict[str, Any] = {
-        "toEndpoints" if direction == "egress" else "fromEndpoints": [
-            peer_selector(peer, every, namespaced)
-        ]
-    }
+    rule: dict[str, Any] = peer_rule(peer, direction, every, namespaced)
     if policy.ports is not None:
-        rule["toPorts"] = port_rules(policy.ports)
+        rule["toPorts"] = port_rules(policy.ports, policy.http)
+    rules = [rule]
+    if isinstance(peer, FQDNs):
+        rules.append(dns_proxy_rule(cluster or subject.clusters[0]))
     field = direction if policy.action == "allow" else f"{direction}Deny"
     return {
         "apiVersion": "cilium.io/v2",
@@ -154,7 +231,7 @@ def rule_object(
         "spec": {
             "endpointSelector": subject_selector(subject),
             "enableDefaultDeny": {"egress": False, "ingress": False},
-            field: [rule],
+            field: rules,
         },
     }
 
@@ -200,43 +277,6 @@ def defaults_object(resolved: ResolvedFleet, cluster: str, namespace: str) -> di
     }
 
 
-def dns_object(resolved: ResolvedFleet, cluster: str) -> dict[str, Any]:
-    """Ingress to kube-dns from every pod of its own cluster, for when the fleet manages
-    kube-system with an ingress default of deny: name resolution must keep working."""
-    return {
-        "apiVersion": "cilium.io/v2",
-        "kind": "CiliumNetworkPolicy",
-        "metadata": _metadata(
-            resolved,
-            DNS_NAME,
-            "kube-system",
-            f"{resolved.defaults_source} spec.defaults (ingress: {resolved.default_ingress})",
-        ),
-        "spec": {
-            "endpointSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-            "enableDefaultDeny": {"egress": False, "ingress": False},
-            "ingress": [
-                {
-                    "fromEndpoints": [
-                        {
-                            "matchLabels": {CLUSTER_LABEL: cluster},
-                            "matchExpressions": [{"key": NAMESPACE_LABEL, "operator": "Exists"}],
-                        }
-                    ],
-                    "toPorts": [
-                        {
-                            "ports": [
-                                {"port": "53", "protocol": "UDP"},
-                                {"port": "53", "protocol": "TCP"},
-                            ]
-                        }
-                    ],
-                }
-            ],
-        },
-    }
-
-
 def render_policies(resolved: ResolvedFleet) -> list[File]:
     """Every policy object of every cluster, checked against Cilium's rules, sorted by path."""
     files: list[File] = []
@@ -247,14 +287,18 @@ def render_policies(resolved: ResolvedFleet) -> list[File]:
                 check_policy(obj)
                 origin = f"spec.defaults ({resolved.source})"
                 files.append(File(object_path(cluster.name, COMPONENT, obj), obj, origin))
-                if namespace == "kube-system" and resolved.default_ingress == "deny":
-                    dns = dns_object(resolved, cluster.name)
-                    check_policy(dns)
-                    files.append(File(object_path(cluster.name, COMPONENT, dns), dns, origin))
     every = tuple(c.name for c in resolved.clusters)
     for policy in resolved.policies:
-        origin = f"policy {policy.name} ({resolved.source}:{policy.origin.line})"
-        for direction, side in (("egress", policy.source), ("ingress", policy.destination)):
+        origin = f"policy {policy.name} ({resolved.source})"
+        for direction in policy.directions:
+            side = policy.subject(direction)
+            if isinstance(policy.peer(direction), FQDNs):
+                for name in side.clusters:  # the DNS rule names each cluster's kube-dns
+                    obj = rule_object(resolved, policy, direction, every, name)
+                    if obj is not None:
+                        check_policy(obj)
+                        files.append(File(object_path(name, COMPONENT, obj), obj, origin))
+                continue
             obj = rule_object(resolved, policy, direction, every)
             if obj is None:
                 continue

@@ -12,15 +12,21 @@ from typing import Any
 from compiler.diagnostics import Diagnostics, Position
 from compiler.load import Document
 from compiler.model import Fleet, PortRange, version_tuple
-from compiler.model.fleet import ClusterLabelSelector, Peer, Target
+from compiler.model.fleet import ClusterLabelSelector, Target
+from compiler.model.fleet import Peer as ModelPeer
 from compiler.resolve.model import (
+    CIDRSet,
     CiliumSettings,
     Cluster,
     Endpoint,
+    Entities,
     FluxSettings,
+    FQDNs,
     GuardSettings,
+    HTTPRule,
     LabelPairs,
     Mesh,
+    Peer,
     Policy,
     Port,
     ResolvedFleet,
@@ -29,7 +35,7 @@ from compiler.resolve.model import (
 )
 from compiler.validate.selectors import match_labels
 
-__all__ = ["ResolvedFleet", "resolve", "select_clusters"]
+__all__ = ["ResolvedFleet", "resolve", "select_clusters", "system_namespaces"]
 
 
 def _pairs(labels: dict[str, str] | None) -> LabelPairs:
@@ -106,7 +112,13 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
     )
     by_ref = {s.ref: s for s in services}
 
-    def workload(peer: Peer, at: Position) -> WorkloadSet:
+    def workload(peer: ModelPeer, at: Position) -> Peer:
+        if peer.entities is not None:
+            return Entities(tuple(sorted(set(peer.entities))))
+        if peer.cidrs is not None:
+            return CIDRSet(tuple(sorted(set(peer.cidrs))), tuple(sorted(set(peer.except_ or ()))))
+        if peer.fqdns is not None:
+            return FQDNs(tuple(sorted(set(peer.fqdns))))
         if peer.service is not None:
             service = by_ref[peer.service]
             return WorkloadSet(
@@ -142,19 +154,23 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
             ports=ports(p.to),
             index=i,
             origin=doc.position(("spec", "policies", i)),
+            http=tuple(HTTPRule(r.method, r.path) for r in p.to.http) if p.to.http else None,
         )
         for i, p in enumerate(spec.policies)
     )
 
+    system = system_namespaces(fleet)
     managed: dict[str, set[str]] = {c.name: set() for c in clusters}
     for service in services:
         for name in service.clusters:
             managed[name].add(service.namespace)
     for policy in policies:
         for side in (policy.source, policy.destination):
-            if side.namespace is not None:
+            if isinstance(side, WorkloadSet) and side.namespace is not None:
                 for name in side.clusters:
                     managed[name].add(side.namespace)
+    for names in managed.values():
+        names -= system
 
     mesh = spec.mesh
     issuer = mesh.tls.issuerRef
@@ -209,4 +225,19 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
         if doc.exists(("spec", "defaults"))
         else None,
         managed_namespaces=tuple((name, tuple(sorted(ns))) for name, ns in sorted(managed.items())),
+        system_namespaces=tuple(sorted(system)),
     )
+
+
+def system_namespaces(fleet: Fleet) -> set[str]:
+    """Namespaces `defaults` never reaches: kube-system (DNS, the API server's helpers),
+    Cilium's (the agent and the clustermesh-apiserver), the fleet guard's and Flux's."""
+    spec = fleet.spec
+    return {
+        "kube-system",
+        "flux-system",
+        spec.cilium.release.namespace,
+        spec.guard.namespace,
+        spec.flux.namespace,
+        spec.flux.sourceRef.namespace,
+    }

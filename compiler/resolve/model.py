@@ -7,6 +7,7 @@ object remembers where it came from in fleet.yaml (`origin`) for annotations and
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from compiler.diagnostics import Position
@@ -84,15 +85,91 @@ class WorkloadSet:
 
 
 @dataclass(frozen=True)
+class Entities:
+    """Cilium entities (``world``, ``kube-apiserver``, ...), judged in the cluster of the
+    policy's fleet side."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CIDRSet:
+    """Addresses outside the fleet: `cidrs` less `excepts` (both sorted, canonical)."""
+
+    cidrs: tuple[str, ...]
+    excepts: tuple[str, ...] = ()
+
+    def contains(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ip in ipaddress.ip_network(c) for c in self.cidrs) and not any(
+            ip in ipaddress.ip_network(e) for e in self.excepts
+        )
+
+    def excepts_of(self, cidr: str) -> list[str]:
+        """The exceptions that lie inside `cidr` (Cilium writes them per CIDR)."""
+        net = ipaddress.ip_network(cidr)
+        return [
+            e
+            for e in self.excepts
+            if (other := ipaddress.ip_network(e)).version == net.version and other.subnet_of(net)  # type: ignore[arg-type]
+        ]
+
+
+@dataclass(frozen=True)
+class FQDNs:
+    """DNS names and patterns (Cilium's ``matchName``/``matchPattern``), sorted."""
+
+    patterns: tuple[str, ...]
+
+
+Peer = WorkloadSet | Entities | CIDRSet | FQDNs
+"""One side of a policy. Exactly one side at least is a `WorkloadSet` (validate sees to it)."""
+
+
+@dataclass(frozen=True)
+class HTTPRule:
+    """One L7 rule: regular expressions for the method and path (None: any)."""
+
+    method: str | None
+    path: str | None
+
+    def __str__(self) -> str:
+        return f"{self.method or '*'} {self.path or '*'}"
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     action: str
-    source: WorkloadSet
-    destination: WorkloadSet
+    source: Peer
+    destination: Peer
     ports: tuple[PortRange, ...] | None
     """None: any port (a workload-set target with no ports)."""
     index: int
     origin: Position
+    http: tuple[HTTPRule, ...] | None = None
+    """L7 rules on the destination's ports (allow only); None: no L7 rule."""
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The halves fleetc renders: egress where the source is fleet pods, ingress where the
+        destination is. A peer outside the fleet has no policy of ours to enforce."""
+        out = []
+        if isinstance(self.source, WorkloadSet):
+            out.append("egress")
+        if isinstance(self.destination, WorkloadSet):
+            out.append("ingress")
+        return tuple(out)
+
+    def subject(self, direction: str) -> WorkloadSet:
+        """The fleet pods the half for `direction` is applied to."""
+        side = self.source if direction == "egress" else self.destination
+        assert isinstance(side, WorkloadSet)
+        return side
+
+    def peer(self, direction: str) -> Peer:
+        """The other side of the half for `direction`."""
+        return self.destination if direction == "egress" else self.source
 
 
 @dataclass(frozen=True)
@@ -160,6 +237,8 @@ class ResolvedFleet:
     """Per cluster (sorted by name): the namespaces fleetc manages there, sorted."""
     defaults_origin: Position | None = None
     """Where `spec.defaults` is written (None: not written, the defaults apply)."""
+    system_namespaces: tuple[str, ...] = ("flux-system", "kube-system")
+    """Namespaces never put under `defaults`: kube-system, Cilium's, the guard's and Flux's."""
 
     @property
     def defaults_source(self) -> str:

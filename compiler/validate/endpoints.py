@@ -2,11 +2,15 @@
 
 ``ns/service@cluster`` names a declared service in one cluster; ``ns@cluster`` is every pod of
 a namespace and ``ns/app=x,tier=y@cluster`` the pods with those labels (a workload set).
+Outside the fleet's pods: ``world``, ``cidr:IP``, ``fqdn:NAME``, and ``kube-apiserver@c``,
+``host@c``, ``remote-node@c`` for a cluster's node-side entities (so those three words are
+read as entities, never as namespace names, before an ``@``).
 `parse_endpoint` only checks the shape; whether the names resolve is `validate`'s business.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -16,6 +20,9 @@ _NAME = re.compile(DNS1123_LABEL)
 _CLUSTER = re.compile(CLUSTER_NAME)
 _KEY = re.compile(LABEL_KEY)
 _VALUE = re.compile(LABEL_VALUE)
+_DNS_NAME = re.compile(
+    r"[a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9_])?(\.[a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9_])?)*"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,29 @@ class Endpoint:
         return f"{what}@{self.cluster}"
 
 
+NODE_KINDS = ("kube-apiserver", "host", "remote-node")
+
+
+@dataclass(frozen=True)
+class Special:
+    """An endpoint that is not a pod: `kind` is world, cidr, fqdn (`value`: the address or
+    name) or one of NODE_KINDS (`value`: the cluster)."""
+
+    kind: str
+    value: str = ""
+
+    @property
+    def cluster(self) -> str | None:
+        return self.value if self.kind in NODE_KINDS else None
+
+    def __str__(self) -> str:
+        if self.kind == "world":
+            return "world"
+        if self.kind in NODE_KINDS:
+            return f"{self.kind}@{self.value}"
+        return f"{self.kind}:{self.value}"
+
+
 class EndpointError(ValueError):
     """A malformed endpoint; `offset` is where in the text the problem starts (0-based)."""
 
@@ -45,11 +75,50 @@ class EndpointError(ValueError):
         self.offset = offset
 
 
-FORMS = "ns/service@cluster, ns@cluster or ns/key=value,...@cluster"
+FORMS = (
+    "ns/service@cluster, ns@cluster, ns/key=value,...@cluster, world, cidr:IP, fqdn:NAME,"
+    " kube-apiserver@cluster, host@cluster or remote-node@cluster"
+)
 
 
-def parse_endpoint(text: str) -> Endpoint:
+def parse_endpoint(text: str) -> Endpoint | Special:
     """``payments/payments@eu-payments`` -> Endpoint; raise EndpointError saying what is wrong."""
+    if text == "world":
+        return Special("world")
+    if text.startswith("cidr:"):
+        return Special("cidr", _address(text[5:], 5))
+    if text.startswith("fqdn:"):
+        return Special("fqdn", _name(text[5:], 5))
+    what, at, cluster = text.rpartition("@")
+    if at and what in NODE_KINDS:
+        if len(cluster) > 32 or not _CLUSTER.match(cluster):
+            raise EndpointError(f"{cluster!r} is not a valid cluster name", len(what) + 1)
+        return Special(what, cluster)
+    return _pod(text)
+
+
+def _address(text: str, offset: int) -> str:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise EndpointError(
+            f"{text[:100]!r} is not an IP address (write cidr:203.0.113.7)", offset
+        ) from None
+    if "%" in text:
+        raise EndpointError(f"{text[:100]!r}: an address with a zone is not a peer", offset)
+    return str(address)
+
+
+def _name(text: str, offset: int) -> str:
+    name = text.lower().rstrip(".")
+    if not name or len(name) > 253 or not _DNS_NAME.fullmatch(name):
+        raise EndpointError(
+            f"{text[:100]!r} is not a DNS name (write fqdn:api.example.com)", offset
+        )
+    return name
+
+
+def _pod(text: str) -> Endpoint:
     what, at, cluster = text.rpartition("@")
     if not at:
         raise EndpointError(f"{text!r} names no cluster; end it with @cluster", len(text))

@@ -54,20 +54,42 @@ def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             dst = reach.parse(resolved, expectation.to)
         except (reach.EndpointError, reach.UnknownEndpoint):
             continue  # reported by compiler.validate.references
+        if not isinstance(src, reach.Endpoint) and not isinstance(dst, reach.Endpoint):
+            diags.error(
+                "expectation-endpoint-invalid",
+                "fleet policies govern flows that start or end at a pod of the fleet; name one"
+                " side as ns/service@cluster or ns@cluster",
+                doc.position(here),
+            )
+            continue
         decision = reach.decide(resolved, src, dst, port.protocol, port.low)
-        if decision.allowed == expectation.allowed:
+        allowed, by = decision.allowed, decision.rule
+        request = expectation.http
+        if allowed and request is not None:
+            allowed, l7 = reach.requests(decision, request.method, request.path)
+            by = l7 or by
+        if allowed == expectation.allowed:
             continue
         title = f"expectation {expectation.name!r}" if expectation.name else "expectation"
-        verdict = "allowed" if decision.allowed else "denied"
+        verdict = "allowed" if allowed else "denied"
+        what = f" ({request.method} {request.path})" if request is not None else ""
+        reason = decision.reason
+        if by is not None and by is not decision.rule:
+            reason = f"the L7 rules of policy {by.name}"
+        hint = (
+            f"fleetc explain --from {expectation.from_} --to {expectation.to}"
+            f" --port {expectation.port}"
+        )
+        if request is not None:
+            hint += f" --http '{request.method} {request.path}'"
         diags.error(
             "expectation-failed",
             f"{title} failed: {expectation.from_} -> {expectation.to} on {expectation.port}"
-            f" is {verdict} (expected {'allowed' if expectation.allowed else 'denied'});"
-            f" decided by {decision.reason}",
+            f"{what} is {verdict} (expected {'allowed' if expectation.allowed else 'denied'});"
+            f" decided by {reason}",
             doc.position(here),
             related=_related(doc, decision),
-            hint=f"fleetc explain --from {expectation.from_} --to {expectation.to}"
-            f" --port {expectation.port}",
+            hint=hint,
         )
 
 

@@ -4,13 +4,14 @@ ports that must exist. Each check is a plain function ``(doc, fleet, diags) -> N
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Sequence
 
 from compiler.diagnostics import Diagnostics
 from compiler.load import Document, Path, format_path
 from compiler.model import Fleet, PortRange, Service
 from compiler.model.fleet import ClusterLabelSelector, Peer, Target
-from compiler.validate.endpoints import FORMS, EndpointError, parse_endpoint
+from compiler.validate.endpoints import FORMS, EndpointError, Special, parse_endpoint
 from compiler.validate.names import ServiceSuggestions, Suggestions
 from compiler.validate.positions import first_here, inside
 from compiler.validate.selectors import match_labels
@@ -274,11 +275,12 @@ def check_expectations(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             else:
                 names[expectation.name] = i
         for side, text in (("from", expectation.from_), ("to", expectation.to)):
-            _check_endpoint(doc, (known, suggest), services, text, (*here, side), diags)
+            _check_endpoint(doc, fleet, (known, suggest), services, text, (*here, side), diags)
 
 
 def _check_endpoint(
     doc: Document,
+    fleet: Fleet,
     suggestions: tuple[Suggestions, ServiceSuggestions],
     services: dict[str, Service],
     text: str,
@@ -297,6 +299,9 @@ def _check_endpoint(
         )
         return
     names, suggest = suggestions
+    if isinstance(endpoint, Special):
+        _check_special(doc, fleet, names, endpoint, text, path, diags)
+        return
     cluster_at = text.rindex("@") + 1
     if endpoint.cluster not in names:
         diags.error(
@@ -326,6 +331,46 @@ def _check_endpoint(
             path=format_path(path),
             hint=f"{ref} runs in " + ", ".join(service.clusters),
         )
+
+
+def _check_special(
+    doc: Document,
+    fleet: Fleet,
+    names: Suggestions,
+    endpoint: Special,
+    text: str,
+    path: Path,
+    diags: Diagnostics,
+) -> None:
+    """A node entity's cluster exists; a ``cidr:`` address is outside every fleet range."""
+    if endpoint.cluster is not None:
+        if endpoint.cluster not in names:
+            diags.error(
+                "ref-unknown-cluster",
+                f"unknown cluster {endpoint.cluster!r}",
+                inside(doc, path, text, text.rindex("@") + 1),
+                path=format_path(path),
+                hint=names(endpoint.cluster),
+            )
+        return
+    if endpoint.kind != "cidr":
+        return
+    ip = ipaddress.ip_address(endpoint.value)
+    for cluster in fleet.spec.clusters:
+        for kind, ranges, hint in (
+            ("pod", cluster.podCIDRs, f"name the pods, e.g. NAMESPACE@{cluster.name}"),
+            ("node", cluster.nodeCIDRs, f"write host@{cluster.name} or remote-node@{cluster.name}"),
+        ):
+            if any(ip in ipaddress.ip_network(r) for r in ranges):
+                diags.error(
+                    "expectation-endpoint-invalid",
+                    f"{endpoint.value} is in the {kind} range of cluster {cluster.name}; a cidr:"
+                    " endpoint is an address outside the fleet",
+                    inside(doc, path, text, 5),
+                    path=format_path(path),
+                    hint=hint,
+                )
+                return
 
 
 CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (
