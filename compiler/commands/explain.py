@@ -1,7 +1,9 @@
 """`fleetc explain [FLEET] --from X --to Y --port P/PROTO`: may X reach Y, and which rule says so.
 
 X and Y are written as in expectations (``ns/service@cluster``, ``ns@cluster``,
-``ns/key=value,...@cluster``). The answer comes from the reachability model; the objects listed
+``ns/key=value,...@cluster``, and outside the fleet's pods ``world``, ``cidr:IP``,
+``fqdn:NAME``, ``kube-apiserver@c``, ``host@c``, ``remote-node@c``); one of them is a pod.
+``--http "GET /v1/items"`` asks about one request where L7 rules filter the connection. The answer comes from the reachability model; the objects listed
 are the rendered policies that enforce the deciding rule in each cluster concerned.
 
 Exit 0; 1 when the fleet has errors, or when the flow is denied and ``--exit-code`` is given;
@@ -34,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="source",
         required=True,
         metavar="X",
-        help="ns/service@cluster, ns@cluster or ns/k=v,...@cluster",
+        help="ns/service@cluster, ns@cluster, ns/k=v,...@cluster, world, cidr:IP, fqdn:NAME,"
+        " kube-apiserver@cluster, host@cluster or remote-node@cluster",
     )
     parser.add_argument("--to", dest="destination", required=True, metavar="Y", help="as --from")
     parser.add_argument("--port", required=True, metavar="P/PROTO", help="e.g. 443/TCP")

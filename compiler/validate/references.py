@@ -196,7 +196,7 @@ def _check_ports(
 ) -> None:
     if target.ports is None:
         return
-    named = target.clusters is not None or target.namespace is not None
+    named = target.clusters is not None or target.namespace is not None or not target.in_fleet
     if target.service is None and not named and target.selector is None:
         diags.error(
             "policy-ports-no-target",
