@@ -108,7 +108,11 @@ def check_policy_map(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
         if policy.action != "allow" or target is None or target not in services:
             continue
         source = policy.from_.service
-        if source is not None and source in services:
+        if policy.from_.cidrs is not None:  # one identity per prefix (and per exception)
+            peers = len(set(policy.from_.cidrs)) + len(set(policy.from_.except_ or ()))
+        elif policy.from_.entities is not None:
+            peers = len(set(policy.from_.entities))
+        elif source is not None and source in services:
             peers = len(set(services[source].clusters))
         elif isinstance(policy.from_.clusters, list):
             peers = len(set(policy.from_.clusters))
