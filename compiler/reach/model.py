@@ -30,6 +30,7 @@ judging cluster; `all` is everything. L7: where every allow naming the flow at a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from compiler.resolve.model import (
@@ -254,8 +255,16 @@ def decide(resolved: ResolvedFleet, src: Party, dst: Party, protocol: str, port:
     """May `src` open a connection to `dst` on `port`/`protocol`? See the module docstring.
 
     At least one of `src` and `dst` is a pod of the fleet (`Endpoint`)."""
+    return decide_mixed(lambda _cluster: resolved, src, dst, protocol, port)
+
+
+def decide_mixed(
+    revision: Callable[[str], ResolvedFleet], src: Party, dst: Party, protocol: str, port: int
+) -> Decision:
+    """`decide` in a fleet whose clusters are at different revisions (a rollout between waves):
+    each end is judged by the policies its own cluster has, `revision(cluster)`."""
     ends = [
-        _end(resolved, direction, src, dst, protocol, port)
+        _end(revision(party.cluster), direction, src, dst, protocol, port)
         for direction, party in (("egress", src), ("ingress", dst))
         if isinstance(party, Endpoint)
     ]
