@@ -111,6 +111,20 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
+def wire(node: str, peer: str) -> None:
+    """The veth pair between the namespaces, addressed, with static neighbours."""
+    _ip("link", "add", DEV, "netns", node, "address", NODE_MAC, "type", "veth",
+        "peer", "name", "p0", "netns", peer, "address", PEER_MAC)  # fmt: skip
+    for name, dev, own, other, mac in (
+        (node, DEV, NODE_IP, PEER_IP, PEER_MAC),
+        (peer, "p0", PEER_IP, NODE_IP, NODE_MAC),
+    ):
+        _ip("-n", name, "link", "set", dev, "up")
+        _ip("-n", name, "addr", "add", f"{own}/32", "dev", dev)
+        _ip("-n", name, "route", "add", f"{other}/32", "dev", dev)
+        _ip("-n", name, "neigh", "add", other, "lladdr", mac, "dev", dev, "nud", "permanent")
+
+
 @dataclass
 class TcxNode:
     """The wired namespaces, the stand-in's links and map, and the loader's environment."""
@@ -149,6 +163,25 @@ class TcxNode:
         result = subprocess.run(
             ["ip", "netns", "exec", self.node, "sh", "-c", LOADER_SCRIPT],
             env=variables,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def rewire(self) -> None:
+        """Delete the veth pair and make it anew, as when a device goes and comes back: the
+        links on the old n0 (the stand-in's too) are left defunct."""
+        _ip("-n", self.node, "link", "del", DEV)
+        wire(self.node, self.peer)
+        with inside(self.node):
+            self.ifindex = socket.if_nametoindex(DEV)
+
+    def attach_tool(self, *args: str) -> str:
+        """Run bpf/guard-attach on the node; its standard output."""
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.node, str(self.build_dir / "guard-attach"), *args],
             capture_output=True,
             text=True,
             check=False,
@@ -252,16 +285,7 @@ def tcx_node(build_dir: Path, tag: str) -> Iterator[TcxNode]:
             with inside(name):  # /proc/sys/net is the opening thread's namespace's
                 for conf in ("all", "default"):
                     Path(f"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6").write_text("1")
-        _ip("link", "add", DEV, "netns", node, "address", NODE_MAC, "type", "veth",
-            "peer", "name", "p0", "netns", peer, "address", PEER_MAC)  # fmt: skip
-        for name, dev, own, other, mac in (
-            (node, DEV, NODE_IP, PEER_IP, PEER_MAC),
-            (peer, "p0", PEER_IP, NODE_IP, NODE_MAC),
-        ):
-            _ip("-n", name, "link", "set", dev, "up")
-            _ip("-n", name, "addr", "add", f"{own}/32", "dev", dev)
-            _ip("-n", name, "route", "add", f"{other}/32", "dev", dev)
-            _ip("-n", name, "neigh", "add", other, "lladdr", mac, "dev", dev, "nud", "permanent")
+        wire(node, peer)
         stand_in = fs / "stand_in"
         subprocess.run(
             [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,35 @@ def test_guard_tcx_legacy_tc_runs_after_cilium_so_the_loader_moves_to_tcx(
     assert result[DENIED_IN][::2] == (0, SENT)
     assert result[DENIED_OUT][::2] == (0, SENT)
     assert result[ALLOWED_IN][0] == SENT
+
+
+def test_guard_tcx_link_follows_device_and_program(node: TcxNode, build_dir: Path) -> None:
+    """A device that goes and comes back gets a new link; a new program keeps the old place."""
+    node.load("enforce")
+    node.rewire()  # n0 anew: the pinned links are defunct, the new chains empty
+    assert node.chain("ingress")[0] == []
+    output = node.load("enforce")
+    assert f"attached {node.pin_dir}/links/n0-ingress" in output
+    guard = node.guard_prog()
+    for direction in ("ingress", "egress"):
+        assert node.chain(direction)[:2] == ([guard], [node.link_id(f"n0-{direction}")])
+    assert _unguarded(node)[DENIED_IN] == (0, 0)  # enforcing again (no stand-in left)
+
+    # Another program for the same pin (the guard reloaded): swapped in the link, in place.
+    other = node.pin_dir.parent / "other"
+    subprocess.run(
+        [
+            *("bpftool", "prog", "load", str(build_dir / "guard.o"), str(other)),
+            *("type", "classifier", "pinmaps", str(node.pin_dir.parent / "other_maps")),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    link = node.link_id("n0-ingress")
+    pin = str(node.pin_dir / "links" / "n0-ingress")
+    assert node.attach_tool("attach", str(other), "n0", "ingress", pin) == f"updated {pin}\n"
+    progs, links, _ = node.chain("ingress")
+    assert links == [link] and progs != [guard] and len(progs) == 1
+    assert _unguarded(node)[DENIED_IN] == (SENT, 0)  # the new program's maps are empty
+    assert "updated" in node.load("enforce")  # and the loader puts its own back
+    assert node.chain("ingress")[:2] == ([guard], [link])
