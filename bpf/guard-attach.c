@@ -265,8 +265,9 @@ static int attach(const char *prog_pin, const char *dev, const char *dir, const 
 	if (prog_fd < 0)
 		return fail("open program", prog_pin);
 	if (info(prog_fd, &prog, sizeof(prog)) < 0) {
+		int err = fail("read program", prog_pin);
 		close(prog_fd);
-		return fail("read program", prog_pin);
+		return err;
 	}
 	int kept = keep(pin, ifindex, type, prog_fd, prog.id);
 	if (kept != 0) {
@@ -280,9 +281,12 @@ static int attach(const char *prog_pin, const char *dev, const char *dir, const 
 		.flags = F_BEFORE,
 	};
 	int link_fd = sys_bpf(CMD_LINK_CREATE, &attr, sizeof(attr));
+	if (link_fd < 0) {
+		int err = fail("attach at the head of tcx on", dev);
+		close(prog_fd);
+		return err;
+	}
 	close(prog_fd);
-	if (link_fd < 0)
-		return fail("attach at the head of tcx on", dev);
 	struct obj_attr pin_attr = {.pathname = (uint64_t)(uintptr_t)pin, .bpf_fd = (uint32_t)link_fd};
 	if (sys_bpf(CMD_OBJ_PIN, &pin_attr, sizeof(pin_attr)) < 0) {
 		/* Unpinned, the link would go with this process: say so, leave nothing half done. */
