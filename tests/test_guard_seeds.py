@@ -287,6 +287,7 @@ def test_guard_delivery_objects() -> None:
     assert container["image"] == "example/guard:1.2.3"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["GUARD_DEVICES"] == "cilium_vxlan" and env["GUARD_MODE"] == "enforce"
+    assert env["GUARD_HOOK"] == "auto"  # tcx where the kernel has it (bpf/README.md)
     assert (
         pod["volumes"][1]["configMap"]["name"] == seed_configmap_generator(fleet.spec.guard)["name"]
     )
