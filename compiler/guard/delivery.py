@@ -172,6 +172,8 @@ def loader_daemonset(
         "GUARD_MODE": guard.mode,
         "GUARD_HOOK": "auto",
     }
+    if guard.mode == "off":  # detach from every node and idle (bpf/README.md, switching off)
+        env["GUARD_ENABLED"] = "false"
     container = {
         "name": "loader",
         "image": guard.image,
