@@ -283,6 +283,12 @@ def _fqdn(value: str) -> str:
 
 
 def _fqdn_hint(value: str) -> str:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return f"an IP address is no DNS name: write to: {{cidrs: [{ip}/{ip.max_prefixlen}]}}"
     if "://" in value:
         return "name the host only, without a scheme: " + repr(
             value.split("://", 1)[1].split("/")[0]
