@@ -184,7 +184,7 @@ def check_fqdns(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     for here, policy in _policies(fleet):
         for k, name in enumerate(policy.to.fqdns or ()):
             where = (*here, "to", "fqdns", k)
-            if name.rstrip(".") in ("*", "**", "**.*"):
+            if name.rstrip(".") in ("*", "**.*"):
                 diags.warning(
                     "policy-fqdn-any",
                     f"{name!r} matches every DNS name: the sources may reach any address a"
