@@ -16,7 +16,9 @@ a selector that is absent or a subset of the system pods' labels.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from compiler.diagnostics import Diagnostic, Diagnostics, Position, Severity
 from compiler.load import Document, Path, format_path
@@ -75,27 +77,51 @@ def _covers(ports: list[str] | None, wanted: tuple[tuple[str, int], ...]) -> boo
     return any(r.contains(protocol, port) for r in ranges for protocol, port in wanted)
 
 
-def _clusters(fleet: Fleet, peer: Peer, services: dict[str, Service]) -> set[str]:
-    """The clusters a fleet-side peer's pods are in (as far as validate can tell)."""
-    everywhere = {c.name for c in fleet.spec.clusters}
-    if peer.service is not None:
-        service = services.get(peer.service)
-        return set(service.clusters) & everywhere if service else set()
-    selector = peer.clusters
-    if selector is None:
-        return everywhere
-    if isinstance(selector, list):
-        return set(selector) & everywhere
-    assert isinstance(selector, ClusterLabelSelector)
-    if selector.cel is not None:
-        from compiler.validate.cel_select import select_clusters
+@dataclass
+class _Fleet:
+    """The fleet with its services by ``ns/name`` and the clusters of each peer, worked out
+    once per selector (fleets repeat selectors across many policies)."""
 
-        # errors in the expression are reported by the CEL checks; here only the answer counts
-        chosen = select_clusters(
-            selector.cel, list(fleet.spec.clusters), Position("", 0, 0), Diagnostics()
-        )
-        return set(chosen or ())
-    return {c.name for c in fleet.spec.clusters if match_labels(selector, c.labels)}
+    fleet: Fleet
+    services: dict[str, Service]
+    memo: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> _Fleet:
+        return cls(fleet, {f"{s.namespace}/{s.name}": s for s in fleet.spec.services})
+
+    def clusters(self, peer: Peer) -> frozenset[str]:
+        """The clusters a fleet-side peer's pods are in (as far as validate can tell)."""
+        selector = peer.clusters
+        if peer.service is not None:
+            key = "service " + peer.service
+        elif isinstance(selector, ClusterLabelSelector):
+            key = selector.model_dump_json()
+        else:
+            key = json.dumps(selector)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = frozenset(self._clusters(peer))
+        return found
+
+    def _clusters(self, peer: Peer) -> set[str]:
+        clusters = self.fleet.spec.clusters
+        everywhere = {c.name for c in clusters}
+        if peer.service is not None:
+            service = self.services.get(peer.service)
+            return set(service.clusters) & everywhere if service else set()
+        selector = peer.clusters
+        if selector is None:
+            return everywhere
+        if isinstance(selector, list):
+            return set(selector) & everywhere
+        if selector.cel is not None:
+            from compiler.validate.cel_select import select_clusters
+
+            # errors in the expression are the CEL checks' to report; only the answer counts
+            at = Position("", 0, 0)
+            return set(select_clusters(selector.cel, list(clusters), at, Diagnostics()) or ())
+        return {c.name for c in clusters if match_labels(selector, c.labels)}
 
 
 def _note(diags: Diagnostics, code: str, message: str, doc: Document, path: Path) -> None:
@@ -117,7 +143,7 @@ def check_system_namespaces(doc: Document, fleet: Fleet, diags: Diagnostics) -> 
     if not fleet.spec.policies:
         return
     system = _system(fleet)
-    services = {f"{s.namespace}/{s.name}": s for s in fleet.spec.services}
+    services = _Fleet.of(fleet).services
     for i, policy in enumerate(fleet.spec.policies):
         for side, peer in (("from", policy.from_), ("to", policy.to)):
             namespace = _namespace(peer, services) if peer.in_fleet else None
@@ -139,12 +165,12 @@ def check_system_denies(doc: Document, fleet: Fleet, diags: Diagnostics) -> None
     denies = [(i, p) for i, p in enumerate(fleet.spec.policies) if p.action == "deny"]
     if not denies:
         return
-    services = {f"{s.namespace}/{s.name}": s for s in fleet.spec.services}
+    ctx = _Fleet.of(fleet)
     for i, policy in denies:
         here = ("spec", "policies", i)
-        if not _into_system(doc, fleet, policy, services, here, diags):
-            _to_kube_dns(doc, fleet, policy, services, here, diags)
-        _from_coredns(doc, fleet, policy, services, here, diags)
+        if not _into_system(doc, ctx, policy, here, diags):
+            _to_kube_dns(doc, ctx, policy, here, diags)
+        _from_coredns(doc, ctx, policy, here, diags)
 
 
 def _sources(peer: Peer) -> str:
@@ -155,9 +181,8 @@ def _sources(peer: Peer) -> str:
 
 def _into_system(
     doc: Document,
-    fleet: Fleet,
+    ctx: _Fleet,
     policy: Policy,
-    services: dict[str, Service],
     here: Path,
     diags: Diagnostics,
 ) -> bool:
@@ -169,17 +194,17 @@ def _into_system(
     )
     if not outside or not target.in_fleet:
         return False
-    namespace = _namespace(target, services)
-    selector = _selector(target, services)
+    namespace = _namespace(target, ctx.services)
+    selector = _selector(target, ctx.services)
     cut: list[str] = []
     dns = namespace in (None, "kube-system") and _could_be(selector, KUBE_DNS)
     if dns and _covers(target.ports, DNS_PORTS):
         cut.append("kube-dns")
-    mesh = fleet.spec.cilium.release.namespace
+    mesh = ctx.fleet.spec.cilium.release.namespace
     apiserver = namespace in (None, mesh) and _could_be(selector, CLUSTERMESH_APISERVER)
     if apiserver and _covers(target.ports, MESH_PORTS):
         cut.append("the clustermesh-apiserver")
-    clusters = sorted(_clusters(fleet, target, services))
+    clusters = sorted(ctx.clusters(target))
     if not cut or not clusters:
         return False
     where = namespace or "every namespace"
@@ -199,9 +224,8 @@ def _into_system(
 
 def _to_kube_dns(
     doc: Document,
-    fleet: Fleet,
+    ctx: _Fleet,
     policy: Policy,
-    services: dict[str, Service],
     here: Path,
     diags: Diagnostics,
 ) -> None:
@@ -210,13 +234,13 @@ def _to_kube_dns(
     if not _covers(target.ports, DNS_PORTS):
         return
     if target.in_fleet:
-        namespace = _namespace(target, services)
+        namespace = _namespace(target, ctx.services)
         if namespace not in (None, "kube-system") or not _could_be(
-            _selector(target, services), KUBE_DNS
+            _selector(target, ctx.services), KUBE_DNS
         ):
             return
         if source.in_fleet:
-            shared = _clusters(fleet, source, services) & _clusters(fleet, target, services)
+            shared = ctx.clusters(source) & ctx.clusters(target)
             if not shared:
                 return  # pods only ask the kube-dns of their own cluster
         elif not any(e in DNS_CLIENTS for e in source.entities or ()):
@@ -236,9 +260,8 @@ def _to_kube_dns(
 
 def _from_coredns(
     doc: Document,
-    fleet: Fleet,
+    ctx: _Fleet,
     policy: Policy,
-    services: dict[str, Service],
     here: Path,
     diags: Diagnostics,
 ) -> None:
@@ -246,17 +269,15 @@ def _from_coredns(
     source, target = policy.from_, policy.to
     if not source.in_fleet or not _covers(target.ports, DNS_PORTS):
         return
-    if _namespace(source, services) not in (None, "kube-system"):
-        return
-    if not _could_be(_selector(source, services), KUBE_DNS):
-        return
-    if not _clusters(fleet, source, services):
+    if _namespace(source, ctx.services) not in (None, "kube-system"):
         return
     if target.cidrs is not None:
         upstream = f"upstream resolvers in {', '.join(target.cidrs)}, if they are there"
     elif any(e in UPSTREAM for e in target.entities or ()):
         upstream = "its upstream resolvers (world)"
     else:
+        return
+    if not _could_be(_selector(source, ctx.services), KUBE_DNS) or not ctx.clusters(source):
         return
     diags.warning(
         "policy-deny-upstream-dns",
