@@ -240,7 +240,7 @@ def check_http(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                         hint="write the TCP ports the requests use, and put other ports in a"
                         " policy of their own",
                     )
-        else:
+        elif target.service is None or target.service in services:
             service = services.get(target.service) if target.service else None
             ports = service.ports if service else []
             if not ports:
