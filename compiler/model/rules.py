@@ -182,7 +182,8 @@ class Peer(Strict):
 
 class HTTPRule(Strict):
     """An HTTP request an L7 rule lets through: method and path are regular expressions
-    (POSIX extended, matched against the whole method or path), absent means any."""
+    (RE2 syntax, as Cilium's proxy reads them, matched against the whole method or path),
+    absent means any."""
 
     method: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None, description="A regular expression the request method must match.",

@@ -263,12 +263,6 @@ class ResolvedFleet:
     system_namespaces: tuple[str, ...] = ("flux-system", "kube-system")
     """Namespaces never put under `defaults`: kube-system, Cilium's, the guard's and Flux's."""
 
-    @property
-    def defaults_source(self) -> str:
-        """``fleet.yaml:23`` when spec.defaults is written, else the file name alone."""
-        at = self.defaults_origin
-        return f"{self.source}:{at.line}" if at is not None else self.source
-
     def cluster(self, name: str) -> Cluster:
         for cluster in self.clusters:
             if cluster.name == name:
