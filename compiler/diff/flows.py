@@ -84,20 +84,20 @@ def _regions(
     everyone = list(range(len(parties)))
     every_port = list(range(len(ports)))
     for direction in ("egress", "ingress"):
-        moved = {
+        clusters = {cls.cluster for cls in parties if cls.pod}
+        reach = {c: _default_reach(base, head, direction, c) for c in sorted(clusters)}
+        moved = [
             i
             for i, cls in enumerate(parties)
-            if isinstance(cls.party, Endpoint)
-            and cls.party.namespace in _default_reach(base, head, direction, cls.cluster)
-        }
+            if isinstance(cls.party, Endpoint) and cls.party.namespace in reach[cls.cluster]
+        ]
         if moved:
-            pods = sorted(moved)
             yield (
-                (pods, everyone, every_port)
+                (moved, everyone, every_port)
                 if direction == "egress"
                 else (
                     everyone,
-                    pods,
+                    moved,
                     every_port,
                 )
             )
