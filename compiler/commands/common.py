@@ -1,15 +1,23 @@
-"""What several commands share: the FLEET argument, reading it, and printing diagnostics."""
+"""What several commands share: the FLEET argument, its name in output, reading it, and
+printing diagnostics."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import posixpath
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.diagnostics import Diagnostics, Severity
 from compiler.load import Source
 from compiler.report import FORMATS, formatter
+
+if TYPE_CHECKING:
+    from compiler.model import Fleet
 
 
 def add_fleet_argument(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +32,35 @@ def add_output_argument(
     parser.add_argument(
         "-o", "--output", choices=choices, default="text", help="output format (default: text)"
     )
+
+
+def source_name(path: str) -> str:
+    """How output names the fleet file: one clean relative POSIX path for every spelling.
+
+    ``fleet.yaml``, ``./fleet.yaml``, ``a/../fleet.yaml`` and the absolute path all become
+    ``fleet.yaml``, so the same fleet renders the same bytes however it was named. Relative
+    to the working directory (fleet repositories run fleetc at their root); a file outside it
+    is named relative to its git repository's root, else by its base name: never absolute.
+    """
+    absolute = os.path.normpath(os.path.abspath(path))
+    cwd = os.path.normpath(os.getcwd())
+    inside = os.path.relpath(absolute, cwd)
+    if inside != os.pardir and not inside.startswith(os.pardir + os.sep):
+        return Path(inside).as_posix()
+    for parent in Path(absolute).parents:
+        if (parent / ".git").exists():
+            return Path(absolute).relative_to(parent).as_posix()
+    return posixpath.basename(Path(absolute).as_posix())
+
+
+def meaning(fleet: Fleet) -> bytes:
+    """The fleet's meaning as bytes: the normalized model, keys sorted, compact JSON.
+
+    The manifest's source digest is taken of this, not of fleet.yaml's bytes, so comments,
+    key order and flow or block style change no rendered byte, the manifest included.
+    """
+    data = fleet.model_dump(mode="json", by_alias=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def read_fleet(path: str) -> bytes:

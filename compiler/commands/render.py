@@ -4,16 +4,15 @@ Exit codes: 0 written or already up to date; 1 the fleet has errors (diagnostics
 nothing written, DIR not even created) or, with ``--check``, DIR is not what FLEET compiles
 to; 2 usage problems, including a DIR that holds files fleetc does not own.
 
-The fleet file is named in generated headers and in the manifest as the user wrote it (made
-relative to the working directory when given as an absolute path), so output carries no
-machine paths.
+The fleet file is named in generated headers and in the manifest by `source_name`: one clean
+relative path however it was spelled, so output carries no machine paths and the same fleet
+renders the same bytes. The manifest's source digest is of the fleet's meaning (`meaning`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import posixpath
 import sys
 from collections.abc import Callable, Iterator
@@ -26,8 +25,10 @@ from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.commands.common import (
     add_fleet_argument,
     add_output_argument,
+    meaning,
     print_diagnostics,
     read_fleet,
+    source_name,
 )
 from compiler.diagnostics import Diagnostic, Diagnostics, FleetError
 from compiler.emit.write import Output, OutputError, locked
@@ -54,13 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> Non
 
 
 def source_label(path: str) -> str:
-    """How headers name the fleet file: as given, or relative to the cwd when absolute."""
-    if not os.path.isabs(path):
-        return Path(path).as_posix()
-    try:
-        return Path(path).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return Path(path).name
+    """How headers and the manifest name the fleet file (see `source_name`)."""
+    return source_name(path)
 
 
 def _check_flux_path(compiled: Compiled, out: Path, diags: Diagnostics) -> None:
@@ -141,7 +137,7 @@ def compile_tree(data: bytes, label: str, output: str, out: Path | None = None) 
         return None
     sizes = ObjectSizes(compiled.checked.doc, compiled.checked.fleet)
     name = compiled.checked.fleet.metadata.name
-    files = stream(compiled.files, name, label, data, __version__, sizes)
+    files = stream(compiled.files, name, label, meaning(compiled.checked.fleet), __version__, sizes)
     return Tree(_judged(files, sizes.diags), tuple(diags.sorted()), sizes.diags, sources)
 
 
