@@ -8,11 +8,14 @@ import json
 import os
 import posixpath
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
-from compiler.diagnostics import Diagnostics, Severity
+from compiler.diagnostics import Diagnostic, Diagnostics, Severity
 from compiler.load import Source
 from compiler.report import FORMATS, formatter
 
@@ -76,13 +79,52 @@ def read_fleet(path: str) -> bytes:
         raise UsageError(f"{path}: {exc.strerror}") from None
 
 
+class Collected:
+    """What a command found, kept to print as one JSON document at its end (see `collect`)."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self.extra: dict[str, Any] = {}
+        """What else the command reports in its document (render --check: the drift)."""
+
+
+_COLLECTING: ContextVar[Collected | None] = ContextVar("collecting", default=None)
+
+
+def collecting() -> Collected | None:
+    """The open `collect`, if any."""
+    return _COLLECTING.get()
+
+
+@contextmanager
+def collect() -> Iterator[Collected]:
+    """While open, `print_diagnostics` keeps findings in the yielded `Collected` instead of
+    printing them: for a command whose `-o json` is one document holding more than them."""
+    collected = Collected()
+    token = _COLLECTING.set(collected)
+    try:
+        yield collected
+    finally:
+        _COLLECTING.reset(token)
+
+
 def print_diagnostics(diags: Diagnostics, sources: dict[str, Source], output: str) -> int:
     """Print every finding once, sorted, in the chosen format; return the exit code."""
     items = diags.sorted()
-    text = formatter(output)(items, sources)
+    errors = any(d.severity is Severity.ERROR for d in items)
+    collected = _COLLECTING.get()
+    if collected is not None:
+        collected.diagnostics.extend(items)
+        return EXIT_FINDINGS if errors else EXIT_OK
+    if output == "text":
+        from compiler.report.terminal import colour
+        from compiler.report.text import format_diagnostics
+
+        text = format_diagnostics(items, sources, colour=colour(sys.stderr))
+    else:
+        text = formatter(output)(items, sources)
     stream = sys.stderr if output == "text" else sys.stdout
     if text:
         stream.write(text)
         stream.flush()
-    errors = any(d.severity is Severity.ERROR for d in items)
     return EXIT_FINDINGS if errors else EXIT_OK
