@@ -91,7 +91,7 @@ def test_render_shows_progress_only_for_a_terminal(
 
 
 def _check_json(cwd: Path, *extra: str) -> tuple[int, dict[str, object]]:
-    code, out, err = _run(
+    code, out, _ = _run(
         cwd, ["render", "--out", "out", "--check", "-o", "json", *extra], _env(), False
     )
     return code, json.loads(out)
