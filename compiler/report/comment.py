@@ -3,8 +3,9 @@
 GitHub refuses a comment over 65,536 characters and a job summary over 1 MiB, and a change to a
 large fleet diffs megabytes of YAML. So the report is written in the order reviewers need it:
 the counts, then flows newly denied, mesh identity changes, flows newly allowed, and object
-diffs last; the longest prefix of that list that fits is shown, and a cut line says how much
-is left out and where the rest is (the job summary, the workflow artifact). Sizes are counted
+diffs last. Each kind first gets up to `FLOOR` items (so thousands of denied flows cannot hide
+every mesh change), then the rest of the room goes to items in that order; a cut line says
+how much is left out and where the rest is (the job summary, the workflow artifact). Sizes are counted
 in UTF-8 bytes, which bounds characters too. Seeds of a guard that is disabled are not applied
 anywhere, so they are counted, never shown.
 """
@@ -12,6 +13,7 @@ anywhere, so they are counted, never shown.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,8 @@ REST = {
 }
 MARKER = "<!-- fleetc-diff:{fleet} -->"
 GUARD_SEEDS = ("/guard/seeds/", "/guard/guard.json")
+FLOOR = 10
+"""Items of each kind shown before any kind gets more (when that many fit)."""
 MAX_GRAPH_EDGES = 40
 MAX_CLUSTER_NAMES = 20
 _RESERVE = 600
@@ -77,16 +81,31 @@ class Items:
         )
 
     @property
-    def total(self) -> int:
-        return len(self.denied) + len(self.mesh) + len(self.allowed) + len(self.objects)
+    def groups(self) -> tuple[tuple[Any, ...], ...]:
+        return (self.denied, self.mesh, self.allowed, self.objects)
 
-    def lower_bounds(self) -> list[int]:
-        """At least what each item adds to the comment, in order (for the search's bound)."""
-        sizes = [len(f.source) + len(f.destination) for f in self.denied]
-        sizes += [len(m.message) for m in self.mesh]
-        sizes += [len(f.source) + len(f.destination) for f in self.allowed]
-        sizes += [len(c.diff) for c in self.objects]
+    def lower_bounds(self, shown: tuple[int, ...]) -> list[int]:
+        """At least what each item not yet `shown` adds to the comment, in the order they
+        are added (for the search's upper bound)."""
+        sizes: list[int] = []
+        for group, start in zip(self.groups, shown, strict=True):
+            for item in group[start:]:
+                if isinstance(item, FlowChange):
+                    sizes.append(len(item.source) + len(item.destination))
+                elif isinstance(item, MeshChange):
+                    sizes.append(len(item.message))
+                else:
+                    sizes.append(len(item.diff))
         return sizes
+
+    def extended(self, base: tuple[int, ...], extra: int) -> tuple[int, ...]:
+        """`base` (items shown per group) and `extra` more, given in the groups' order."""
+        out = []
+        for group, start in zip(self.groups, base, strict=True):
+            more = min(extra, len(group) - start)
+            out.append(start + more)
+            extra -= more
+        return tuple(out)
 
 
 def _warnings(diff: FleetDiff, items: Items) -> list[str]:
@@ -196,13 +215,8 @@ def format_markdown(
         shown, cut_lines = _cut_text(text, room) if room is not None else (text, 0)
         return str(template.render(**common, failed_text=shown, failed_cut=cut_lines, cut=""))
 
-    def render(k: int) -> str:
-        left = k
-        chosen: list[tuple[Any, ...]] = []
-        for group in (items.denied, items.mesh, items.allowed, items.objects):
-            chosen.append(group[: max(0, left)])
-            left -= len(group)
-        denied, mesh, allowed, objects = chosen
+    def render(shown: tuple[int, ...]) -> str:
+        denied, mesh, allowed, objects = (g[:n] for g, n in zip(items.groups, shown, strict=True))
         clusters: dict[str, list[ObjectChange]] = {}
         for change in objects:
             clusters.setdefault(change.key.cluster or "(fleet)", []).append(change)
@@ -243,21 +257,31 @@ def format_markdown(
     def size(text: str) -> int:
         return len(text.encode())
 
-    text = render(items.total)
+    everything = tuple(len(g) for g in items.groups)
+    text = render(everything)
     if budget is None or size(text) <= budget:
         return text
-    # The most items that fit: bounded first by what the items alone must take, then searched.
+
+    def most(high: int, shown: Callable[[int], tuple[int, ...]]) -> int:
+        low = 0
+        while low < high:
+            mid = (low + high + 1) // 2
+            if size(render(shown(mid))) <= budget:
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
+    # First the same few items of every kind, so that thousands of denied flows cannot hide
+    # every mesh change; then as many more as fit, in the order reviewers need them.
+    def floor(m: int) -> tuple[int, ...]:
+        return tuple(min(m, n) for n in everything)
+
+    base = floor(most(FLOOR, floor))
     high, used = 0, 0
-    for bound in items.lower_bounds():
+    for bound in items.lower_bounds(base):  # an upper bound: what the items alone must take
         used += bound
         if used > budget:
             break
         high += 1
-    low = 0
-    while low < high:
-        mid = (low + high + 1) // 2
-        if size(render(mid)) <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return render(low)
+    return render(items.extended(base, most(high, lambda t: items.extended(base, t))))
