@@ -187,7 +187,7 @@ def test_markdown_fits_budget_by_cutting_whole_objects() -> None:
     cut = format_markdown(result, "contoso", budget=budget)
     assert len(cut) <= budget
     assert cut.startswith("<!-- fleetc-diff:contoso -->")
-    assert "cut to stay within GitHub's comment size" in cut
+    assert "Cut to stay within the size budget" in cut and "Not shown:" in cut
     assert cut.count("```diff") == cut.count("```diff\n") and cut.count("```") % 2 == 0
 
 

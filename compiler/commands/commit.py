@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from compiler import __version__
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.commands import render as render_command
+from compiler.commands.common import read_fleet
 from compiler.emit.write import Output
 
 if TYPE_CHECKING:
@@ -48,12 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _message(manifest_data: bytes | None, args: argparse.Namespace, source: SourceState) -> str:
-    """The commit message: the user's or a default, plus fleetc's trailers."""
+def _message(
+    manifest_data: bytes | None, args: argparse.Namespace, source: SourceState, digest: str
+) -> str:
+    """The commit message: the user's or a default, plus fleetc's trailers. `digest` is the
+    sha256 of fleet.yaml's bytes (the manifest's is of its meaning), naming the exact blob."""
     manifest = json.loads(manifest_data or b"{}")
     fleet = manifest.get("fleet", "fleet")
     path = manifest.get("source", {}).get("path", args.fleet)
-    digest = str(manifest.get("source", {}).get("sha256", ""))
     where = f"commit {source.commit[:12]}" if source.commit else source.detail
     body = args.message or (
         f"fleetc: render fleet {fleet} from {path}\n\n"
@@ -118,9 +121,9 @@ def _run_in_place(args: argparse.Namespace) -> int:
         from compiler.emit.serialize import MANIFEST
 
         manifest = output.read(MANIFEST)
-        digest = json.loads(manifest or b"{}").get("source", {}).get("sha256", "")
+        digest = hashlib.sha256(read_fleet(args.fleet)).hexdigest()
         try:
-            message = _message(manifest, args, source_state(Path(args.fleet), digest))
+            message = _message(manifest, args, source_state(Path(args.fleet), digest), digest)
             done = commit(output.root, message)
         except GitError as exc:
             raise UsageError(str(exc)) from None
@@ -134,7 +137,6 @@ def _run_in_place(args: argparse.Namespace) -> int:
 
 
 def _run_branch(args: argparse.Namespace) -> int:
-    from compiler.commands.common import read_fleet
     from compiler.emit.branch import Conflict, branch_commit, follow_remote
     from compiler.emit.git import GitError, source_state
     from compiler.emit.serialize import MANIFEST
@@ -142,7 +144,8 @@ def _run_branch(args: argparse.Namespace) -> int:
     top, directory = _locate(Path(args.out))
     data = read_fleet(args.fleet)
     label = render_command.source_label(args.fleet)
-    source = source_state(Path(args.fleet), hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    source = source_state(Path(args.fleet), digest)
     if source.commit is None:
         raise UsageError(
             f"--branch needs {label} committed and unmodified (it is {source.detail}): "
@@ -158,7 +161,7 @@ def _run_branch(args: argparse.Namespace) -> int:
     try:
         if args.push:
             follow_remote(top, args.push, args.branch)
-        message = _message(tree.get(MANIFEST), args, source)
+        message = _message(tree.get(MANIFEST), args, source, digest)
         done = branch_commit(top, directory, tree, args.branch, message)
     except Conflict as exc:
         print(f"fleetc: {exc}; run fleetc commit again", file=sys.stderr)
