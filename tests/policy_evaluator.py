@@ -40,104 +40,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.policy_peers import (
+    CLUSTER,
     L7,
+    NAMESPACE,
+    NAMESPACE_LABELS_PREFIX,
     CIDRRule,
     NamePattern,
     Node,
     Outside,
+    Pod,
+    Selector,
     entity_covers,
     identity,
     parse_entities,
 )
 
-NAMESPACE = "io.kubernetes.pod.namespace"
-CLUSTER = "io.cilium.k8s.policy.cluster"
-NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS = (("k8s-app", "kube-dns"),)
 """Every cluster's DNS server: kube-dns (CoreDNS keeps the label), which pods query."""
 
 
-@dataclass(frozen=True)
-class Pod:
-    cluster: str
-    namespace: str
-    labels: tuple[tuple[str, str], ...] = ()
-
-    def identity(self) -> dict[str, str]:
-        labels = {f"k8s:{k}": v for k, v in self.labels}
-        labels[f"k8s:{NAMESPACE}"] = self.namespace
-        labels[f"k8s:{CLUSTER}"] = self.cluster
-        return labels
-
-
 Party = Pod | Outside | Node
 """Anything a flow can start or end at: see `tests.policy_peers` for the non-pods."""
-
-
-def _split(key: str) -> tuple[str, str]:
-    """``k8s:app`` -> (k8s, app); ``app`` -> (any, app)."""
-    source, colon, name = key.partition(":")
-    return (source, name) if colon else ("any", key)
-
-
-@dataclass(frozen=True)
-class Selector:
-    """An endpoint selector after Cilium's parsing: (source, key) -> requirement."""
-
-    labels: tuple[tuple[str, str, str], ...]
-    expressions: tuple[tuple[str, str, str, tuple[str, ...]], ...]
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> Selector:
-        unknown = set(raw) - {"matchLabels", "matchExpressions"}
-        if unknown:
-            raise ValueError(f"unknown selector fields {sorted(unknown)}")
-        labels = tuple((*_split(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
-        expressions = tuple(
-            (*_split(e["key"]), e["operator"], tuple(e.get("values") or ()))
-            for e in raw.get("matchExpressions") or ()
-        )
-        return cls(labels, expressions)
-
-    def has_key(self, name: str) -> bool:
-        return any(n == name and s in ("k8s", "any") for s, n, _ in self.labels) or any(
-            n == name and s in ("k8s", "any") for s, n, _, _ in self.expressions
-        )
-
-    def has_key_prefix(self, prefix: str) -> bool:
-        names = [n for _, n, _ in self.labels] + [n for _, n, _, _ in self.expressions]
-        return any(n.startswith(prefix) for n in names)
-
-    def with_label(self, name: str, value: str) -> Selector:
-        return Selector((*self.labels, ("k8s", name, value)), self.expressions)
-
-    def with_exists(self, name: str) -> Selector:
-        return Selector(self.labels, (*self.expressions, ("k8s", name, "Exists", ())))
-
-    def matches(self, identity: Mapping[str, str]) -> bool:
-        def lookup(source: str, name: str) -> str | None:
-            if source == "any":
-                for key, value in identity.items():
-                    if key.partition(":")[2] == name:
-                        return value
-                return None
-            return identity.get(f"{source}:{name}")
-
-        for source, name, value in self.labels:
-            if lookup(source, name) != value:
-                return False
-        for source, name, op, values in self.expressions:
-            found = lookup(source, name)
-            ok = {
-                "In": found is not None and found in values,
-                "NotIn": found is None or found not in values,
-                "Exists": found is not None,
-                "DoesNotExist": found is None,
-            }[op]
-            if not ok:
-                return False
-        return True
 
 
 @dataclass(frozen=True)
@@ -483,3 +407,6 @@ def resolve_text(text: str, name: str = "fleet.yaml", tolerate: Iterable[str] = 
     resolved = resolve(checked.doc, checked.fleet, diags)
     fail_on_errors(diags)
     return resolved
+
+
+__all__ = ["End", "Evaluator", "Node", "Outside", "Party", "Pod", "by_cluster", "resolve_text"]

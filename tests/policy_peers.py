@@ -1,8 +1,9 @@
-"""Peers beyond pods for the independent policy evaluator: parties, identities, entities,
-CIDR sets, DNS name patterns and L7 rules, each as Cilium's documentation defines it.
+"""Parties and selectors for the independent policy evaluator: pods and endpoint selectors,
+and beyond pods identities, entities, CIDR sets, DNS name patterns and L7 rules, each as
+Cilium's documentation defines it.
 
 Like `tests.policy_evaluator`, this reads nothing of fleetc: it describes what the agent of a
-cluster sees when traffic comes from or goes to something other than a pod.
+cluster sees of a pod (see the evaluator for selectors) or of something other than a pod.
 
 - An `Outside` party is an address outside every cluster: the agent gives it the
   ``reserved:world`` identity (the `world` entity is "identical to allowing 0.0.0.0/0"), and
@@ -10,8 +11,9 @@ cluster sees when traffic comes from or goes to something other than a pod.
   ``toFQDNs`` selector matches it only if the DNS proxy saw that name's answer for the pod.
 - A `Node` party is a node-side identity of a cluster, as the agent of the judging cluster
   (`here`) sees it: the local host is ``reserved:host``; any other node of any cluster of the
-  mesh is ``reserved:remote-node``; the local API server is ``reserved:kube-apiserver``; an
-  API server of another cluster carries no label this agent knows (only `all` covers it).
+  mesh is ``reserved:remote-node``; the local API server (one off the worker nodes, as managed
+  control planes run it) is ``reserved:kube-apiserver``; an API server of another cluster
+  carries no label this agent knows (only `all` covers it).
 - Entities select reserved labels; `cluster` is the local cluster's pods (by the cluster
   label) plus every node-side and other reserved identity but `world`; `all` is everything.
 - CIDR selectors (``cidr`` less its ``except`` prefixes) never match pods or nodes: those
@@ -29,12 +31,95 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+NAMESPACE = "io.kubernetes.pod.namespace"
+CLUSTER = "io.cilium.k8s.policy.cluster"
+NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
 WORLD = "reserved:world"
 RESERVED = ("host", "remote-node", "kube-apiserver", "health", "ingress", "init", "unmanaged")
 CLUSTER_LABEL = "k8s:io.cilium.k8s.policy.cluster"
 ENTITIES = frozenset({"all", "world", "world-ipv4", "world-ipv6", "cluster", "none", *RESERVED})
 NODE_KINDS = ("host", "remote-node", "kube-apiserver")
 DNS_CHARS = "[-a-z0-9_]"
+
+
+@dataclass(frozen=True)
+class Pod:
+    """An abstract pod: its cluster, namespace and labels (sorted pairs)."""
+
+    cluster: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def identity(self) -> dict[str, str]:
+        labels = {f"k8s:{k}": v for k, v in self.labels}
+        labels[f"k8s:{NAMESPACE}"] = self.namespace
+        labels[f"k8s:{CLUSTER}"] = self.cluster
+        return labels
+
+
+def _split(key: str) -> tuple[str, str]:
+    """``k8s:app`` -> (k8s, app); ``app`` -> (any, app)."""
+    source, colon, name = key.partition(":")
+    return (source, name) if colon else ("any", key)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """An endpoint selector after Cilium's parsing: (source, key) -> requirement."""
+
+    labels: tuple[tuple[str, str, str], ...]
+    expressions: tuple[tuple[str, str, str, tuple[str, ...]], ...]
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Selector:
+        unknown = set(raw) - {"matchLabels", "matchExpressions"}
+        if unknown:
+            raise ValueError(f"unknown selector fields {sorted(unknown)}")
+        labels = tuple((*_split(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
+        expressions = tuple(
+            (*_split(e["key"]), e["operator"], tuple(e.get("values") or ()))
+            for e in raw.get("matchExpressions") or ()
+        )
+        return cls(labels, expressions)
+
+    def has_key(self, name: str) -> bool:
+        return any(n == name and s in ("k8s", "any") for s, n, _ in self.labels) or any(
+            n == name and s in ("k8s", "any") for s, n, _, _ in self.expressions
+        )
+
+    def has_key_prefix(self, prefix: str) -> bool:
+        names = [n for _, n, _ in self.labels] + [n for _, n, _, _ in self.expressions]
+        return any(n.startswith(prefix) for n in names)
+
+    def with_label(self, name: str, value: str) -> Selector:
+        return Selector((*self.labels, ("k8s", name, value)), self.expressions)
+
+    def with_exists(self, name: str) -> Selector:
+        return Selector(self.labels, (*self.expressions, ("k8s", name, "Exists", ())))
+
+    def matches(self, identity: Mapping[str, str]) -> bool:
+        def lookup(source: str, name: str) -> str | None:
+            if source == "any":
+                for key, value in identity.items():
+                    if key.partition(":")[2] == name:
+                        return value
+                return None
+            return identity.get(f"{source}:{name}")
+
+        for source, name, value in self.labels:
+            if lookup(source, name) != value:
+                return False
+        for source, name, op, values in self.expressions:
+            found = lookup(source, name)
+            ok = {
+                "In": found is not None and found in values,
+                "NotIn": found is None or found not in values,
+                "Exists": found is not None,
+                "DoesNotExist": found is None,
+            }[op]
+            if not ok:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -57,13 +142,13 @@ class Node:
             raise ValueError(f"unknown node kind {self.kind!r}")
 
 
-def identity(party: Any, here: str) -> dict[str, str]:
+def identity(party: Pod | Outside | Node, here: str) -> dict[str, str]:
     """The labels of `party`'s identity as the agent of cluster `here` knows them (a pod's
     own are the same everywhere)."""
+    if isinstance(party, Pod):
+        return party.identity()
     if isinstance(party, Outside):
         return {WORLD: ""}
-    if not isinstance(party, Node):
-        return dict(party.identity())
     if party.kind == "kube-apiserver":
         return {"reserved:kube-apiserver": ""} if party.cluster == here else {}
     if party.kind == "host" and party.cluster == here:
