@@ -319,6 +319,10 @@ class Evaluator:
             return None
         allowing = self._filters(selecting, direction, pod, peer, protocol, port)
         if allowing is not None:
+            kinds = {f.kind for f in allowing if f is not None}
+            if len(kinds) > 1:
+                # "If the type differs, the policy is rejected": the agent refuses it
+                raise ValueError(f"{pod}: {direction} on {port}/{protocol} mixes L7 {kinds}")
             return End(tuple(allowing))
         if (
             direction == "ingress"

@@ -96,3 +96,24 @@ def test_a_denied_lookup_leaves_fqdns_nothing_to_match() -> None:
     model, cilium = verdicts(policies, pod, name, 443)
     assert not cilium  # the lookup to kube-dns is denied: default-deny egress in x
     assert model is cilium
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="validate/render: HTTP rules on 53/TCP to kube-dns sit beside the DNS proxy rule"
+    " (defaults or toFQDNs) on the same peer and port; Cilium rejects a policy whose L7 rule"
+    " types differ there, fleetc accepts it",
+)
+def test_http_rules_never_meet_the_dns_proxy_rule() -> None:
+    policies = (
+        "    - {name: x-to-dns, action: allow, from: {namespace: x},"
+        " to: {namespace: kube-system, ports: [53/TCP], http: [{method: GET}]}}"
+    )
+    try:
+        resolved = resolve_text(FLEET.format(policies=policies))
+    except AssertionError:
+        return  # validate refuses the fleet: what Cilium would do
+    evaluator = Evaluator(by_cluster(render_policies(resolved)))
+    dns = Pod("a", "kube-system", (("k8s-app", "kube-dns"),))
+    evaluator.allowed(Pod("a", "x"), dns, "TCP", 53)  # the agent rejects: mixed L7 types

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from compiler import reach
 from compiler.render.policies import render_policies
+from compiler.resolve.model import CIDRSet, Entities, FQDNs, Peer, WorkloadSet
 from tests.policy_evaluator import Evaluator, Party, Pod, by_cluster, resolve_text
 from tests.policy_fleets import (
     ADDRESSES,
@@ -97,8 +98,8 @@ def aimed_flow(
         return None
     policy = rnd.choice(resolved.policies)
     count = len(resolved.clusters)
-    fleet_side = "source" if hasattr(policy.source, "clusters") else "destination"
-    pod = _aimed_pod(rnd, getattr(policy, fleet_side), count)
+    fleet_side = "source" if isinstance(policy.source, WorkloadSet) else "destination"
+    pod = _aimed_pod(rnd, policy.source if fleet_side == "source" else policy.destination, count)
     other_peer = policy.destination if fleet_side == "source" else policy.source
     other = _aimed(rnd, other_peer, count, pod)
     ends = [(_endpoint(pod), pod), other]
@@ -112,7 +113,7 @@ def aimed_flow(
     return ends[0][0], ends[1][0], ends[0][1], ends[1][1], protocol, port
 
 
-def _aimed_pod(rnd: random.Random, workloads: Any, count: int) -> Pod:
+def _aimed_pod(rnd: random.Random, workloads: WorkloadSet, count: int) -> Pod:
     """A pod of the workload set (or any pod, when the set covers no cluster)."""
     pod = random_pod(rnd, count)
     cluster = rnd.choice(workloads.clusters) if workloads.clusters else pod.cluster
@@ -120,24 +121,21 @@ def _aimed_pod(rnd: random.Random, workloads: Any, count: int) -> Pod:
     return Pod(cluster, workloads.namespace or pod.namespace, tuple(sorted(merged.items())))
 
 
-def _aimed(rnd: random.Random, peer: Any, count: int, near: Pod) -> tuple[reach.Party, Party]:
+def _aimed(rnd: random.Random, peer: Peer, count: int, near: Pod) -> tuple[reach.Party, Party]:
     """Something `peer` names, seen from a pod `near` (entities are judged in its cluster)."""
-    if hasattr(peer, "clusters"):
+    if isinstance(peer, WorkloadSet):
         pod = _aimed_pod(rnd, peer, count)
         return _endpoint(pod), pod
-    if hasattr(peer, "cidrs"):
+    if isinstance(peer, CIDRSet):
         # edges: the first address of a named prefix or exception, or anything known
-        prefix = rnd.choice((*peer.cidrs, *peer.excepts))
-        first = (
-            ipaddress.ip_network(prefix)[1]
-            if ipaddress.ip_network(prefix).num_addresses > 1
-            else ipaddress.ip_network(prefix)[0]
-        )
+        net = ipaddress.ip_network(rnd.choice((*peer.cidrs, *peer.excepts)))
+        first = net[1] if net.num_addresses > 1 else net[0]
         ip = rnd.choice((str(first), rnd.choice(ADDRESSES)))
         return reach.Outside("cidr", ip), Outside(ip)
-    if hasattr(peer, "patterns"):
+    if isinstance(peer, FQDNs):
         name = rnd.choice(NAMES)
         return reach.Outside("fqdn", name), Outside(NAME_IPS[name], name)
+    assert isinstance(peer, Entities)
     entity = rnd.choice(peer.names)
     here, anywhere = near.cluster, f"c{rnd.randrange(count)}"
     if entity in ("cluster", "all") and rnd.random() < 0.3:
