@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.diagnostics import Diagnostics, Severity
@@ -27,16 +26,13 @@ def add_output_argument(
 
 
 def read_fleet(path: str) -> bytes:
-    """The bytes of FLEET; a missing or unreadable file is a usage error (exit 2)."""
-    file = Path(path)
+    """The bytes of FLEET; a missing, unreadable or non-regular file is a usage error (exit 2)."""
+    from compiler.load.read import ReadError, read_fleet_file
+
     try:
-        if file.is_dir():
-            raise UsageError(f"{path} is a directory; give the path of fleet.yaml")
-        return file.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        return read_fleet_file(path)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def print_diagnostics(diags: Diagnostics, sources: dict[str, Source], output: str) -> int:
