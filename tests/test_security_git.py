@@ -86,6 +86,8 @@ def test_a_tag_named_like_the_deploy_branch_does_not_shadow_it(repo: Path) -> No
     bare = _bare(repo)
     git(repo, "remote", "add", "origin", str(bare))
     git(repo, "tag", "deploy", "HEAD")
+    git(repo, "tag", "refs/heads/deploy", "HEAD")  # refs/tags/refs/heads/deploy
+    git(repo, "update-ref", "refs/remotes/origin/refs/heads/deploy", "HEAD")
     git(repo, "push", "-q", "origin", "refs/tags/deploy")
     for fleet in ("minimal", "contoso"):
         shutil.copy(FLEETS / fleet / "fleet.yaml", repo / "fleet.yaml")

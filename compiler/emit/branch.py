@@ -114,7 +114,17 @@ def _graft(top: Path, base: str | None, parts: list[str], subtree: str) -> str:
 
 
 def _tip(top: Path, ref: str) -> str | None:
-    proc = _git(["rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], top, check=False)
+    """The commit `ref` names, read as exactly that ref: ``rev-parse refs/heads/B`` would fall
+    back to a tag ``refs/tags/refs/heads/B`` while the branch does not exist yet, and the
+    compare-and-swap would then fail on every run."""
+    if ref.startswith("refs/"):
+        proc = _git(["show-ref", "--verify", "--hash", "--", ref], top, check=False)
+        if proc.returncode != 0:
+            return None
+        ref = proc.stdout.strip()
+    proc = _git(
+        ["rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}"], top, check=False
+    )
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -212,7 +222,12 @@ def push(top: Path, remote: str, branch: str) -> None:
     """
     ref = f"refs/heads/{check_branch(branch)}"
     check_remote(remote)
-    push_args = ["push", "--porcelain", "--no-verify", "--end-of-options", remote, f"{ref}:{ref}"]
+    tip = _tip(top, ref)
+    if tip is None:
+        raise GitError(f"there is no branch {branch} to push")
+    # the commit id as the source: a source ref is matched loosely, and a tag named like the
+    # branch (refs/tags/refs/heads/B) would make it ambiguous
+    push_args = ["push", "--porcelain", "--no-verify", "--end-of-options", remote, f"{tip}:{ref}"]
     proc = _git(push_args, top, check=False)
     if proc.returncode == 0:
         return
