@@ -69,17 +69,45 @@ class Diagnostic:
         return (pos.file, pos.line, pos.column, self.code, self.message)
 
 
+PER_CODE = 200
+"""Findings kept per code (codes are named by stage: ``load-``, ``model-``, ...). A file of
+300,000 unknown keys would otherwise print tens of megabytes; past the cap each code gets
+one "N more" line instead."""
+
+
 @dataclass
 class Diagnostics:
-    """Collects diagnostics from every stage; sorted and de-duplicated when read."""
+    """Collects diagnostics from every stage; sorted and de-duplicated when read.
+
+    At most `limit` findings are kept per code; the rest are counted (`more`) and summed up
+    in one line per code at the end of `sorted`.
+    """
 
     items: list[Diagnostic] = field(default_factory=list)
+    limit: int = PER_CODE
+    more: dict[str, tuple[int, Severity]] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def full(self, code: str) -> bool:
+        """True when findings of `code` are no longer kept: callers can skip building one."""
+        return self._counts.get(code, 0) >= self.limit
+
+    def count_more(self, code: str, severity: Severity = Severity.ERROR) -> None:
+        """Count one more finding of `code` that is not kept."""
+        count, _ = self.more.get(code, (0, severity))
+        self.more[code] = (count + 1, severity)
 
     def add(self, diagnostic: Diagnostic) -> None:
+        code = diagnostic.code
+        if self.full(code):
+            self.count_more(code, diagnostic.severity)
+            return
+        self._counts[code] = self._counts.get(code, 0) + 1
         self.items.append(diagnostic)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.items.extend(diagnostics)
+        for diagnostic in diagnostics:
+            self.add(diagnostic)
 
     def error(
         self,
@@ -107,7 +135,9 @@ class Diagnostics:
 
     @property
     def has_errors(self) -> bool:
-        return any(d.severity is Severity.ERROR for d in self.items)
+        return any(d.severity is Severity.ERROR for d in self.items) or any(
+            severity is Severity.ERROR for _, severity in self.more.values()
+        )
 
     def sorted(self) -> list[Diagnostic]:
         seen: set[tuple[object, ...]] = set()
@@ -117,6 +147,9 @@ class Diagnostics:
             if key not in seen:
                 seen.add(key)
                 out.append(d)
+        for code, (count, severity) in sorted(self.more.items()):
+            message = f"{count} more {code} finding(s) not shown (the first {self.limit} are)"
+            out.append(Diagnostic(code, message, None, severity))
         return out
 
     def __iter__(self) -> Iterator[Diagnostic]:

@@ -69,10 +69,15 @@ class Found:
         return bool(self.lines or self.texts)
 
 
-def _matches(text: str) -> Iterator[tuple[str, re.Match[str]]]:
+_Pattern = tuple[str, tuple[str, ...], re.Pattern[str]]
+
+
+def _matches(
+    text: str, patterns: tuple[_Pattern, ...] = _PATTERNS
+) -> Iterator[tuple[str, re.Match[str]]]:
     """Every pattern match in `text`; a pattern runs only when one of its literals occurs (a
     fast substring search), so clean text costs little."""
-    for kind, literals, pattern in _PATTERNS:
+    for kind, literals, pattern in patterns:
         if any(literal in text for literal in literals):
             for match in pattern.finditer(text):
                 yield kind, match
@@ -138,10 +143,16 @@ def scan_values(doc: Document, diags: Diagnostics, found: Found) -> None:
     A value holding a secret has all its lines added to `found.lines`: a value runs from its
     first line to the line before the next node starts.
     """
+    strings = list(_strings(doc.data))
+    # one substring search over all the text decides which patterns can match at all
+    joined = "\n".join(text for _, text, _ in strings)
+    active = tuple(p for p in _PATTERNS if any(literal in joined for literal in p[1]))
+    if not active:
+        return
     starts: list[int] | None = None
     reported: set[int] = set()
-    for path, text, is_key in _strings(doc.data):
-        kinds = [(kind, match.group()) for kind, match in _matches(text)]
+    for path, text, is_key in strings:
+        kinds = [(kind, match.group()) for kind, match in _matches(text, active)]
         if not kinds:
             continue
         at = doc.key_position(path) if is_key else doc.position(path)
