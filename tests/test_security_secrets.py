@@ -3,6 +3,8 @@ and never echoed, in every output format."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from compiler.cli import main
@@ -23,7 +25,7 @@ HIDDEN = {
 }
 
 
-def _run(capsys: pytest.CaptureFixture[str], tmp_path, text: str, output: str) -> str:
+def _run(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, output: str) -> str:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(text)
     code = main(["validate", str(fleet), "-o", output])
@@ -35,7 +37,7 @@ def _run(capsys: pytest.CaptureFixture[str], tmp_path, text: str, output: str) -
 @pytest.mark.parametrize("case", sorted(HIDDEN))
 @pytest.mark.parametrize("output", ["text", "json", "github", "sarif"])
 def test_escaped_secrets_are_found_after_decoding(
-    tmp_path, capsys: pytest.CaptureFixture[str], case: str, output: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, output: str
 ) -> None:
     written, fragments = HIDDEN[case]
     text = MINIMAL.replace(
@@ -49,7 +51,7 @@ def test_escaped_secrets_are_found_after_decoding(
 
 @pytest.mark.parametrize("output", ["text", "json", "github", "sarif"])
 def test_a_secret_on_a_later_line_of_a_value_withholds_errors_about_the_value(
-    tmp_path, capsys: pytest.CaptureFixture[str], output: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str
 ) -> None:
     # a cluster name the model refuses, quoting it, whose third line holds a key
     value = "|\n        not a name\n        and more\n        -----BEGIN EC PRIVATE KEY-----\n"
@@ -62,7 +64,7 @@ def test_a_secret_on_a_later_line_of_a_value_withholds_errors_about_the_value(
 
 
 def test_a_guardrail_message_never_echoes_a_token(
-    tmp_path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = "ghp_" + "A1b2C3d4" * 4
     text = MINIMAL + (
