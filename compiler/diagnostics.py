@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 class Severity(enum.IntEnum):
@@ -69,6 +69,33 @@ class Diagnostic:
         return (pos.file, pos.line, pos.column, self.code, self.message)
 
 
+MAX_TEXT = 400
+"""Longest message, hint or note kept; longer ones lose their middle (a 60 KB bad value is
+quoted by its start, and the explanation after it is kept)."""
+
+
+def _cut(text: str | None) -> str | None:
+    """`text` on one line (control characters escaped) and at most about `MAX_TEXT` long."""
+    if text is None or (len(text) <= MAX_TEXT and text.isprintable()):
+        return text
+    if not text.isprintable():
+        # a newline from a value would start what looks like another finding
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    if len(text) <= MAX_TEXT:
+        return text
+    head, tail = text[: MAX_TEXT - 120], text[-80:]
+    return f"{head}... ({len(text) - len(head) - len(tail)} characters left out) ...{tail}"
+
+
+def _bounded(d: Diagnostic) -> Diagnostic:
+    """`d` with every text on one line and at most about `MAX_TEXT` characters."""
+    texts = [t for t in (d.message, d.hint, *(r.message for r in d.related)) if t]
+    if all(len(t) <= MAX_TEXT and t.isprintable() for t in texts):
+        return d
+    related = tuple(Related(r.position, _cut(r.message) or "") for r in d.related)
+    return replace(d, message=_cut(d.message) or "", hint=_cut(d.hint), related=related)
+
+
 PER_CODE = 200
 """Findings kept per code (codes are named by stage: ``load-``, ``model-``, ...). A file of
 300,000 unknown keys would otherwise print tens of megabytes; past the cap each code gets
@@ -98,6 +125,7 @@ class Diagnostics:
         self.more[code] = (count + 1, severity)
 
     def add(self, diagnostic: Diagnostic) -> None:
+        diagnostic = _bounded(diagnostic)
         code = diagnostic.code
         if self.full(code):
             self.count_more(code, diagnostic.severity)

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from compiler.model.types import (
     CIDR,
     IP,
+    Annotations,
     ClusterName,
     LabelKey,
     Labels,
@@ -39,7 +40,7 @@ class Strict(BaseModel):
 class Metadata(Strict):
     name: Name
     labels: Labels = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
 
 
 class HelmReleaseRef(Strict):
@@ -100,7 +101,7 @@ class TLS(Strict):
 
 class Apiserver(Strict):
     serviceType: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
 
 
 class Mesh(Strict):
