@@ -63,9 +63,16 @@ def default_base(repo: Path) -> str:
 
 def read_at(fleet: Path, revision: str) -> AtRevision:
     """The bytes of `fleet` at `revision` (None if it did not exist there)."""
+    if revision.startswith("-") or not revision.isprintable():
+        # git would read it as an option (rev-parse has several that write or print)
+        raise GitError(
+            f"revision {revision[:200]!r} is not a revision: it starts with '-' or holds control characters"
+        )
     repo = toplevel(fleet)
     try:
-        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
+        commit = _git(
+            repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+        ).strip()
     except GitError:
         commit = ""
     if not commit:
