@@ -120,3 +120,13 @@ def test_a_shared_cache_directory_is_neither_read_nor_written(tmp_path: Path) ->
         os.chown(directory, 65534, 65534)
         _ok(tmp_path)
         assert list(directory.iterdir()) == []
+
+
+def test_a_symlinked_cache_directory_is_not_used(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "fleetc").symlink_to(elsewhere)
+    _ok(cache)
+    assert list(elsewhere.iterdir()) == []
