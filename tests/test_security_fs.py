@@ -108,7 +108,7 @@ def test_a_forged_journal_deletes_and_replaces_nothing_fleetc_does_not_own(
     assert snapshot(out) == before
 
 
-@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink", "staging-file"])
 def test_odd_entries_named_tmp_in_the_metadata_directory(
     fleet: Path, tmp_path: Path, kind: str
 ) -> None:
@@ -119,6 +119,8 @@ def test_odd_entries_named_tmp_in_the_metadata_directory(
         (odd / "inner").mkdir(parents=True)
     elif kind == "fifo":
         os.mkfifo(odd)
+    elif kind == "staging-file":
+        (out / ".fleetc" / "staging-0123").write_text("a file named like staging\n")
     else:
         odd.symlink_to(tmp_path / "fleet.yaml")
     for _ in range(2):

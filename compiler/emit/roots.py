@@ -57,14 +57,18 @@ _KNOWN = {
     errno.EDQUOT: "disk quota exceeded",
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
+    errno.EISDIR: "a directory is where fleetc writes a file (remove it)",
 }
 
 
 def environment_error(exc: OSError, root: Path) -> OutputError:
     """An OutputError (exit 2) for a filesystem failure while working on DIR `root`."""
     what = _KNOWN.get(exc.errno or 0) or exc.strerror or str(exc)
-    where = root
-    if exc.filename is not None:
-        name = os.fsdecode(exc.filename)
-        where = Path(name) if os.path.isabs(name) else root / name
-    return OutputError(f"cannot write {where}: {what} (in output directory {root})")
+    # a rename names its target second: that is where a directory can be in the way
+    filename = exc.filename2 if exc.filename2 is not None else exc.filename
+    name = os.fsdecode(filename) if filename is not None else ""
+    if os.path.isabs(name):
+        return OutputError(f"cannot write {name}: {what} (output directory {root})")
+    # a name relative to a directory descriptor: somewhere under DIR
+    at = f" (at {name})" if name else ""
+    return OutputError(f"cannot write in output directory {root}: {what}{at}")

@@ -170,14 +170,18 @@ class Output(SafeDir):
         if meta_fd is None:
             return
         for name in sorted(os.listdir(meta_fd)):
-            if name.startswith(STAGING):
+            found = os.stat(name, dir_fd=meta_fd, follow_symlinks=False)
+            if name.startswith(STAGING) and stat.S_ISDIR(found.st_mode):
                 self._remove_tree(f"{META_DIR}/{name}")
-            elif name.endswith(".tmp"):
-                # ours are files; anything else with that name is not fleetc's to remove
-                found = os.stat(name, dir_fd=meta_fd, follow_symlinks=False)
-                if stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode):
-                    os.unlink(name, dir_fd=meta_fd)
-                    self._step()
+                meta_fd = self._dir(META_DIR)  # removing a tree may have closed it
+                assert meta_fd is not None
+            elif (name.startswith(STAGING) or name.endswith(".tmp")) and (
+                stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode)
+            ):
+                # debris is ours to remove when it is a file or a symlink; a directory named
+                # like a temporary file is not fleetc's and is left alone
+                os.unlink(name, dir_fd=meta_fd)
+                self._step()
 
     def _roll_forward(self, staging: str, moves: list[tuple[str, str]], deletes: list[str]) -> None:
         """Delete, prune, then move each (staged, path) into place; safe to run again."""
