@@ -55,8 +55,9 @@ def _message(
     """The commit message: the user's or a default, plus fleetc's trailers. `digest` is the
     sha256 of fleet.yaml's bytes (the manifest's is of its meaning), naming the exact blob."""
     manifest = json.loads(manifest_data or b"{}")
-    fleet = manifest.get("fleet", "fleet")
-    path = manifest.get("source", {}).get("path", args.fleet)
+    # a newline in the fleet's path would start the body (or a fake trailer) inside the subject
+    fleet = _one_line(str(manifest.get("fleet", "fleet")))
+    path = _one_line(str(manifest.get("source", {}).get("path", args.fleet)))
     where = f"commit {source.commit[:12]}" if source.commit else source.detail
     body = args.message or (
         f"fleetc: render fleet {fleet} from {path}\n\n"
@@ -72,6 +73,12 @@ def _message(
     from compiler.emit.git import with_trailers
 
     return with_trailers(str(body), trailers, Path.cwd())
+
+
+def _one_line(value: str) -> str:
+    """`value` with control characters escaped, at most 200 characters: safe in a subject."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in value)
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _locate(out: Path) -> tuple[Path, str]:
@@ -172,5 +179,19 @@ def _run_branch(args: argparse.Namespace) -> int:
     return _push(top, args.push, args.branch) if args.push else EXIT_OK
 
 
+def _check_git_arguments(args: argparse.Namespace) -> None:
+    """Refuse a branch or remote git could misread (an option, another ref), before any work."""
+    from compiler.emit.git import GitError, check_branch, check_remote
+
+    try:
+        if args.branch is not None:
+            check_branch(args.branch)
+        if args.push is not None:
+            check_remote(args.push)
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
-    return _run_branch(args) if args.branch else _run_in_place(args)
+    _check_git_arguments(args)
+    return _run_branch(args) if args.branch is not None else _run_in_place(args)

@@ -67,16 +67,13 @@ def meaning(fleet: Fleet) -> bytes:
 
 
 def read_fleet(path: str) -> bytes:
-    """The bytes of FLEET; a missing or unreadable file is a usage error (exit 2)."""
-    file = Path(path)
+    """The bytes of FLEET; a missing, unreadable or non-regular file is a usage error (exit 2)."""
+    from compiler.load.read import ReadError, read_fleet_file
+
     try:
-        if file.is_dir():
-            raise UsageError(f"{path} is a directory; give the path of fleet.yaml")
-        return file.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        return read_fleet_file(path)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class Collected:
