@@ -28,7 +28,13 @@ from compiler.reach import Endpoint, Node, Outside, Party, decide, peer_matches
 from compiler.reach.model import NODE_KINDS
 from compiler.resolve.model import ResolvedFleet
 from tests.policy_evaluator import resolve_text
-from tests.test_policies_property import NAMESPACES, POD_LABELS, labels, peer
+from tests.policy_fleets import NAMESPACES, POD_LABELS, fleet_peer, labels
+
+
+def peer(names: list[str], services: list[dict[str, Any]], target: bool) -> Any:
+    """A service or a workload set (the L3/L4 kinds: HTTP rules never change a verdict)."""
+    return fleet_peer(names, services, target, allow=False)
+
 
 CIDRS = {  # few, overlapping: two policies often share a range and differ in exceptions
     "192.0.2.0/24": ("192.0.2.128/25", "192.0.2.64/27"),

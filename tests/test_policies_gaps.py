@@ -3,14 +3,11 @@
 Each case is the smallest fleet found (by the property test in
 `tests/test_policies_property.py`, or by reading Cilium's documentation against the model)
 where `compiler.reach.decide` and the independent evaluator of the rendered objects disagree,
-with the answer Cilium's documentation and PRODUCT.md give. They are strict xfails: a fix in
-the renderer or the model makes them pass, and then the mark must go (and the property test
-may stop leaving the case out).
+with the answer Cilium's documentation and PRODUCT.md give. Each was a strict xfail until the
+renderer, the model or validate was fixed; they stay as the examples that pin each fix.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from compiler import reach
 from compiler.render.policies import render_policies
@@ -45,12 +42,6 @@ def verdicts(
     return decision.allowed, Evaluator(by_cluster(files)).allowed(src[1], dst[1], "TCP", port)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="renderer: an exception wider than another of the CIDRs is written under the wider"
-    " CIDR only, so the narrower CIDR it covers goes out without it and Cilium matches it;"
-    " PRODUCT.md: cidrs are the addresses they contain less their exceptions",
-)
 def test_an_exception_covering_a_whole_cidr_removes_it() -> None:
     policies = (
         "    - {name: x-to-db, action: allow, from: {namespace: x},"
@@ -63,12 +54,6 @@ def test_an_exception_covering_a_whole_cidr_removes_it() -> None:
     assert cilium is model  # rendered: toCIDRSet [{/24, except [/25]}, {198.51.100.64/26}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model: the local host reaches the pods of its node whatever the policy but a deny"
-    " (Cilium's --allow-localhost is 'always' on Kubernetes, for kubelet probes); the model"
-    " applies the ingress default of deny to host@a",
-)
 def test_the_local_host_reaches_local_pods_under_default_deny() -> None:
     policies = "    - {name: x-to-y, action: allow, from: {namespace: x}, to: {namespace: y}}"
     host = (reach.Node("host", "a"), Node("host", "a"))
@@ -78,12 +63,6 @@ def test_the_local_host_reaches_local_pods_under_default_deny() -> None:
     assert model is cilium
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model: a toFQDNs rule matches only addresses whose DNS answer the proxy saw; a deny"
-    " of the lookup (here x to kube-system) leaves it nothing to match, yet the model allows"
-    " the name",
-)
 def test_a_denied_lookup_leaves_fqdns_nothing_to_match() -> None:
     policies = (
         "    - {name: x-to-api, action: allow, from: {namespace: x},"
@@ -98,13 +77,6 @@ def test_a_denied_lookup_leaves_fqdns_nothing_to_match() -> None:
     assert model is cilium
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="validate/render: HTTP rules on 53/TCP to kube-dns sit beside the DNS proxy rule"
-    " (defaults or toFQDNs) on the same peer and port; Cilium rejects a policy whose L7 rule"
-    " types differ there, fleetc accepts it",
-)
 def test_http_rules_never_meet_the_dns_proxy_rule() -> None:
     policies = (
         "    - {name: x-to-dns, action: allow, from: {namespace: x},"

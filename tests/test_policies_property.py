@@ -10,10 +10,10 @@ policies, under Cilium 1.19 and 1.18 selector defaults, must agree with `compile
 (and `compiler.reach.requests`). Every rendered object must pass the upstream CRD schema and
 Cilium's own rules.
 
-The evaluator runs with two of Cilium's behaviours switched off, each pinned by a strict
-xfail in `tests/test_policies_gaps.py` until the model says what Cilium does: the local host
-reaching local pods whatever the default (``--allow-localhost=policy`` here), and DNS lookups
-that a deny or kube-dns's own policy drops (here the proxy rule alone makes names seen).
+The evaluator runs with Cilium's own behaviour: the local host reaches local pods whatever
+the default (``--allow-localhost=always``), and a name is seen only when its lookup passes
+every policy on the way to kube-dns (`tests/test_policies_gaps.py` pins both, and the other
+places the model and the rendered policies once parted).
 """
 
 from __future__ import annotations
@@ -199,9 +199,7 @@ def _agrees(data: Any, fleet: dict[str, Any]) -> None:
         assert isinstance(f.content, dict)
         assert_valid(f.content)
     objects = by_cluster(files)
-    evaluators = [
-        Evaluator(objects, local, allow_localhost=False, dns_flow=False) for local in (True, False)
-    ]
+    evaluators = [Evaluator(objects, local) for local in (True, False)]
     CASES["fleets"] += 1
     # Flows come from a hypothesis-seeded generator: cheap to draw, still reproducible.
     rnd = random.Random(data.draw(st.integers(0, 2**32 - 1)))
