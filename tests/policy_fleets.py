@@ -64,8 +64,6 @@ HTTP_RULES = (
     {"method": "POST", "path": "/v1/items"},
 )
 REQUESTS = (("GET", "/v1/items"), ("POST", "/v1/items"), ("HEAD", "/health"), ("PUT", "/v2"))
-PENDING_VALIDATE = ("policy-ports-no-target",)
-"""Validate (issue 12, part 2) does not yet let ``ports`` ride on entities, CIDRs or names."""
 
 
 @st.composite

@@ -38,7 +38,6 @@ from tests.policy_fleets import (
     NAME_IPS,
     NAMES,
     NAMESPACES,
-    PENDING_VALIDATE,
     POD_LABELS,
     PROTOCOLS,
     REQUESTS,
@@ -193,7 +192,7 @@ def check_flows(resolved: Any, evaluators: list[Evaluator], rnd: random.Random, 
 )
 @given(data=st.data(), fleet=fleets())
 def _agrees(data: Any, fleet: dict[str, Any]) -> None:
-    resolved = resolve_text(json.dumps(fleet, indent=1), tolerate=PENDING_VALIDATE)
+    resolved = resolve_text(json.dumps(fleet, indent=1))
     files = render_policies(resolved)
     for f in files:
         assert isinstance(f.content, dict)
@@ -208,7 +207,7 @@ def _agrees(data: Any, fleet: dict[str, Any]) -> None:
     shuffled = json.loads(json.dumps(fleet))
     shuffled["spec"]["clusters"].reverse()
     shuffled["spec"]["services"].reverse()
-    again = render_policies(resolve_text(json.dumps(shuffled, indent=1), tolerate=PENDING_VALIDATE))
+    again = render_policies(resolve_text(json.dumps(shuffled, indent=1)))
     assert _unlined(again) == _unlined(files)
 
 
