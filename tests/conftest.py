@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FLEETS = ROOT / "fleets"
 UPSTREAM = ROOT.parent / "shared" / "upstream"
 IN_CI = os.environ.get("CI") == "true"
+
+# fleetc caches (CEL tables, explain's resolved fleets) go to a directory of this test run,
+# inherited by every fleetc the tests start: tests neither read the user's cache nor fill it
+# with entries for temporary fleets.
+_CACHE = tempfile.mkdtemp(prefix="fleetc-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 
 def missing(reason: str) -> None:

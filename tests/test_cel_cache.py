@@ -130,3 +130,23 @@ def test_a_symlinked_cache_directory_is_not_used(tmp_path: Path) -> None:
     (cache / "fleetc").symlink_to(elsewhere)
     _ok(cache)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_directory_others_may_only_read_is_made_private_and_used(tmp_path: Path) -> None:
+    # An older fleetc made its directory 0755; refusing it forever meant no cache, ever.
+    directory = tmp_path / "fleetc"
+    directory.mkdir()
+    directory.chmod(0o755)
+    _ok(tmp_path)
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert (directory / "cel-parser.json").stat().st_size > 10_000
+
+
+def test_a_symlinked_cache_directory_is_not_made_private(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    elsewhere.chmod(0o755)
+    (tmp_path / "fleetc").symlink_to(elsewhere)
+    _ok(tmp_path)
+    assert elsewhere.stat().st_mode & 0o777 == 0o755
+    assert list(elsewhere.iterdir()) == []

@@ -22,7 +22,7 @@ from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.commands.common import add_fleet_argument, print_diagnostics, read_fleet
 from compiler.diagnostics import Diagnostics, Severity
 from compiler.load import Source
-from compiler.model import PortRange
+from compiler.plain import PortRange
 from compiler.reach import Decision, Endpoint, Party
 from compiler.resolve.model import ResolvedFleet
 
@@ -162,21 +162,13 @@ def run(args: argparse.Namespace) -> int:
     for flag, text in (("--from", args.source), ("--to", args.destination)):
         _endpoint(None, flag, text)
     data = read_fleet(args.fleet)
-    from compiler.pipeline import check
+    from compiler.commands import cached
     from compiler.reach import decide
-    from compiler.resolve import resolve
 
-    diags = Diagnostics()
-    checked = check(data, args.fleet, diags)
-    blocking = [d for d in diags.items if d.severity is Severity.ERROR and d.code not in IGNORED]
-    if checked is None or blocking:
-        source = (
-            checked.doc.source if checked else Source(args.fleet, data.decode("utf-8", "replace"))
-        )
-        shown = Diagnostics([d for d in diags.items if d.code not in IGNORED])
-        print_diagnostics(shown, {args.fleet: source}, args.output)
+    entry = cached.load(args.fleet, data)
+    resolved = entry.resolved if entry is not None else _resolve(args, data)
+    if resolved is None:
         return EXIT_FINDINGS
-    resolved = resolve(checked.doc, checked.fleet, Diagnostics())
     src = _endpoint(resolved, "--from", args.source)
     dst = _endpoint(resolved, "--to", args.destination)
     if not isinstance(src, Endpoint) and not isinstance(dst, Endpoint):
@@ -209,6 +201,27 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(_text(args.source, args.destination, port, decision, objects, http))
     return EXIT_FINDINGS if args.exit_code and not allowed else EXIT_OK
+
+
+def _resolve(args: argparse.Namespace, data: bytes) -> ResolvedFleet | None:
+    """Check and resolve the fleet in full (and cache it); None after printing its errors."""
+    from compiler.commands import cached
+    from compiler.pipeline import check
+    from compiler.resolve import resolve
+
+    diags = Diagnostics()
+    checked = check(data, args.fleet, diags)
+    blocking = [d for d in diags.items if d.severity is Severity.ERROR and d.code not in IGNORED]
+    if checked is None or blocking:
+        source = (
+            checked.doc.source if checked else Source(args.fleet, data.decode("utf-8", "replace"))
+        )
+        shown = Diagnostics([d for d in diags.items if d.code not in IGNORED])
+        print_diagnostics(shown, {args.fleet: source}, args.output)
+        return None
+    resolved = resolve(checked.doc, checked.fleet, Diagnostics())
+    cached.store(args.fleet, data, list(diags.items), resolved)  # kept only without errors
+    return resolved
 
 
 def _l7(decision: Decision, request: tuple[str, str] | None) -> dict[str, Any] | None:

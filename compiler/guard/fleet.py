@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostics, Position
 from compiler.guard.model import GuardCluster, GuardRule
-from compiler.model import Fleet, PortRange
-from compiler.model.fleet import Cluster, ClusterLabelSelector, Peer, Target
+from compiler.plain import PortRange
 from compiler.resolve.model import ResolvedFleet, WorkloadSet
 from compiler.validate.selectors import match_labels
+
+if TYPE_CHECKING:  # explain reads a cached resolved fleet without building the models
+    from compiler.model import Fleet
+    from compiler.model.fleet import Cluster, ClusterLabelSelector, Peer, Target
 
 
 def from_fleet(fleet: Fleet) -> tuple[tuple[GuardCluster, ...], tuple[GuardRule, ...]]:

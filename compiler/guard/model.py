@@ -22,7 +22,7 @@ from compiler.guard.layout import (
     POLICY_PAIR_BITS,
     RULE_DEFAULT,
 )
-from compiler.model.types import PortRange
+from compiler.plain import PortRange
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.load.yaml import MAX_BYTES
+from compiler.load.read import MAX_BYTES
 
 
 class GitError(Exception):

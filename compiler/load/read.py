@@ -12,7 +12,8 @@ import errno
 import os
 import stat
 
-from compiler.load.yaml import MAX_BYTES
+MAX_BYTES = 32 * 1024 * 1024
+"""The largest fleet.yaml read (here, not in `yaml`: reading must not import the parser)."""
 
 _KINDS = {
     stat.S_IFDIR: "a directory",

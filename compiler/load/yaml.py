@@ -29,9 +29,9 @@ from ruamel.yaml.events import (
 
 from compiler.diagnostics import Diagnostics, FleetError, Position, Related
 from compiler.load.document import Document, MappingPositions, SequencePositions, Source
+from compiler.load.read import MAX_BYTES
 from compiler.load.scalars import kind_of, resolve_plain, scalar, token_at
 
-MAX_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
 MAX_SCALAR = 64 * 1024

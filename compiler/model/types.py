@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-CLUSTER_NAME = r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$"
-LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-PORT_SPEC = r"^([0-9]{1,5})(-([0-9]{1,5}))?/(TCP|UDP|SCTP|ANY)$"
-VERSION = r"^1\.[0-9]{1,2}$"
+from compiler.plain import (
+    CLUSTER_NAME,
+    DNS1123_LABEL,
+    LABEL_KEY,
+    LABEL_VALUE,
+    PORT_SPEC,
+    VERSION,
+    PortRange,
+    version_tuple,
+)
+
+__all__ = [
+    "CLUSTER_NAME",
+    "DNS1123_LABEL",
+    "LABEL_KEY",
+    "LABEL_VALUE",
+    "PORT_SPEC",
+    "VERSION",
+    "PortRange",
+    "version_tuple",
+]
 
 # Matched with fullmatch: with re.match, '$' also matches before a trailing newline, so
 # "web\n" would pass as a name and a newline would reach a rendered key.
@@ -360,33 +374,3 @@ FQDN = Annotated[
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
-
-
-@dataclass(frozen=True, order=True)
-class PortRange:
-    """A parsed port spec: ``443/TCP`` -> (TCP, 443, 443). ``ANY`` matches every protocol."""
-
-    protocol: str
-    low: int
-    high: int
-
-    @classmethod
-    def parse(cls, spec: str) -> PortRange:
-        match = _PORT.fullmatch(spec)
-        if not match:
-            raise ValueError(spec)
-        low = int(match.group(1))
-        high = int(match.group(3)) if match.group(3) else low
-        return cls(match.group(4), low, high)
-
-    def __str__(self) -> str:
-        ports = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
-        return f"{ports}/{self.protocol}"
-
-    def contains(self, protocol: str, port: int) -> bool:
-        return self.protocol in ("ANY", protocol) and self.low <= port <= self.high
-
-
-def version_tuple(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")
-    return int(major), int(minor)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.model.types import PortRange
+from compiler.plain import PortRange
 from compiler.render.cilium_rules import check_policy
 from compiler.render.output import File, object_path
 from compiler.resolve.model import (

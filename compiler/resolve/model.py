@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from compiler.diagnostics import Position
-from compiler.model.types import PortRange
+from compiler.plain import PortRange
 
 LabelPairs = tuple[tuple[str, str], ...]
 

@@ -13,69 +13,14 @@ Anything unexpected means "no cache": the tables are built in memory as if there
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-_MAX_CACHE = 4 * 1024 * 1024
-"""The tables are ~100 KB; a cache file larger than this is not ours."""
-
-
-def cache_directory() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "fleetc"
-
-
-def _private_directory(directory: Path) -> bool:
-    """Create `directory` 0700, or accept it when it is a real directory we own, private."""
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            directory.mkdir(mode=0o700)
-        st = os.lstat(directory)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077 == 0
-
-
-def _read_private(path: Path) -> bytes | None:
-    """The bytes of `path` when it is a regular file we own that nobody else can write."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if (
-            not stat.S_ISREG(st.st_mode)
-            or st.st_uid != os.geteuid()
-            or st.st_mode & 0o022
-            or st.st_size > _MAX_CACHE
-        ):
-            return None
-        return os.read(fd, _MAX_CACHE + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _write_private(directory: Path, name: str, data: bytes) -> None:
-    """Write `data` as `directory/name`: O_EXCL temporary file (0600), then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, directory / name)  # replaces a symlink itself, never its target
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+from compiler.cachedir import cache_directory, private_directory, read_private, write_private
 
 
 # JSON has no tuples, no non-string keys: both are tagged, so the tables round-trip exactly.
@@ -141,9 +86,9 @@ def install_cached_parser() -> None:
     ).hexdigest()[:32]
     name = "cel-parser.json"
     directory = cache_directory()
-    private = _private_directory(directory)
+    private = private_directory(directory)
     if private:
-        data = _read_private(directory / name)
+        data = read_private(directory / name)
         if data is not None:
             try:
                 doc = _decode(json.loads(data))
@@ -167,7 +112,7 @@ def install_cached_parser() -> None:
         text = ""
     if text:
         if private:
-            _write_private(directory, name, text.encode())
+            write_private(directory, name, text.encode())
         doc = _decode(json.loads(text))  # so a cached and an uncached run parse alike
     celparser.CELParser.CEL_PARSER = lark.Lark._load_from_dict(  # type: ignore[no-untyped-call]
         doc["data"], doc["memo"], **runtime

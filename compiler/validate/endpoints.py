@@ -14,7 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from compiler.model.types import CLUSTER_NAME, DNS1123_LABEL, LABEL_KEY, LABEL_VALUE
+from compiler.plain import CLUSTER_NAME, DNS1123_LABEL, LABEL_KEY, LABEL_VALUE
 
 _NAME = re.compile(DNS1123_LABEL)
 _CLUSTER = re.compile(CLUSTER_NAME)

@@ -1,0 +1,96 @@
+"""What a fleet that checked clean resolved to, and what it reported, kept between runs.
+
+``fleetc explain`` asks one question of a fleet that is loaded, checked and resolved in full
+on every call; after the first call this cache answers instead, in a few percent of the time.
+An entry is kept only for a fleet that checked without errors, with the warnings and notes
+the check reported (so a command can print them again) and the resolved fleet.
+
+Safe to trust because (see `compiler.cachedir`): the file is JSON data, decoded only into the
+resolved model's own classes; it lives in the user's private cache directory, read only when
+this user wrote it; its key is a digest of the fleet's bytes, the name it was given as (the
+name is in every position), fleetc's version and a digest of fleetc's own code, so a changed
+fleet or a changed fleetc misses; and a digest of its body catches a damaged file. Anything
+unexpected is a miss, and a miss costs only the full run it replaces. One slot per fleet
+path (of the absolute path), so the directory grows with the fleets a user has, not with
+every revision of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import compiler
+from compiler.cachedir import cache_directory, private_directory, read_private, write_private
+
+if TYPE_CHECKING:
+    from compiler.diagnostics import Diagnostic
+    from compiler.resolve.model import ResolvedFleet
+
+MAGIC = b"fleetc-resolved 1\n"
+MAX_ENTRY = 1024 * 1024 * 1024
+"""A cache entry larger than this is not read (511/20,000/5,000 encodes to ~10 MB)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    diagnostics: list[Diagnostic]
+    """What the check reported (warnings and notes: an entry is kept only without errors)."""
+    resolved: ResolvedFleet
+
+
+def key(name: str, data: bytes) -> str:
+    """The key of fleet `data` given as `name`, for this fleetc."""
+    from compiler.emit.cache import generator_digest
+
+    doc = [compiler.__version__, generator_digest(), name, hashlib.sha256(data).hexdigest()]
+    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()
+
+
+def _slot(name: str) -> str:
+    where = os.path.abspath(name).encode("utf-8", "surrogateescape")
+    return f"resolved-{hashlib.sha256(where).hexdigest()[:32]}.json"
+
+
+def load(name: str, data: bytes) -> Entry | None:
+    """The entry for fleet `data` given as `name`, or None (absent, stale, damaged, not ours)."""
+    directory = cache_directory()
+    if not private_directory(directory):
+        return None
+    raw = read_private(directory / _slot(name), MAX_ENTRY)
+    if raw is None or not raw.startswith(MAGIC):
+        return None
+    header, _, body = raw[len(MAGIC) :].partition(b"\n")
+    try:
+        stored_key, digest = header.decode("ascii").split(" ")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if stored_key != key(name, data) or digest != hashlib.sha256(body).hexdigest():
+        return None
+    from compiler.resolve.codec import decode, decode_diagnostics, quiet_collector
+
+    try:
+        with quiet_collector():
+            doc = json.loads(body)
+            return Entry(decode_diagnostics(doc["diagnostics"]), decode(doc["resolved"]))
+    except Exception:  # any damage means "no cache": the command runs in full
+        return None
+
+
+def store(name: str, data: bytes, diagnostics: list[Diagnostic], resolved: ResolvedFleet) -> None:
+    """Keep `resolved` and the `diagnostics` of a fleet that checked without errors."""
+    from compiler.diagnostics import Severity
+    from compiler.resolve.codec import encode, encode_diagnostics
+
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        return
+    directory = cache_directory()
+    if not private_directory(directory):
+        return
+    doc = {"diagnostics": encode_diagnostics(diagnostics), "resolved": encode(resolved)}
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    header = f"{key(name, data)} {hashlib.sha256(body).hexdigest()}\n".encode()
+    write_private(directory, _slot(name), MAGIC + header + body)
