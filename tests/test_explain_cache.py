@@ -217,3 +217,55 @@ def test_store_keeps_nothing_with_errors(tmp_path: Path, monkeypatch: pytest.Mon
     assert cached.load("g.yaml", data) is None  # the name is in every position: part of the key
     assert cached.load("f.yaml", data + b"\n") is None
     assert Diagnostics(entry.diagnostics).items == [warning]
+
+
+def _validate(cache: Path, *fleets: Path, output: str = "text") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    argv = [sys.executable, "-X", "importtime", "-m", "compiler", "validate", "-o", output]
+    return subprocess.run(
+        [*argv, *map(str, fleets)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+def _findings(done: subprocess.CompletedProcess[str]) -> tuple[int, str, list[str]]:
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    return done.returncode, done.stdout, lines
+
+
+@pytest.mark.parametrize("output", ["text", "json", "sarif"])
+def test_validate_again_prints_the_same_findings_without_the_models(
+    tmp_path: Path, output: str
+) -> None:
+    warned = tmp_path / "warned.yaml"
+    rule = "to: {service: payments/payments, ports: [443/TCP]}"
+    warned.write_text(CONTOSO.read_text().replace(rule, rule.replace("]", ", 444/TCP]")))
+    plain = tmp_path / "plain.yaml"
+    plain.write_bytes(b"\xef\xbb\xbf" + CONTOSO.read_bytes())  # a byte-order mark
+    cache = tmp_path / "cache"
+    first = _validate(cache, warned, plain, output=output)
+    assert "policy-port-not-in-service" in first.stdout + first.stderr
+    assert _heavy(first) >= {"pydantic", "celpy"}
+    second = _validate(cache, warned, plain, output=output)
+    assert _findings(second) == _findings(first)
+    assert _heavy(second) == set()
+    warned.write_text(warned.read_text() + "\n# edited\n")
+    third = _validate(cache, warned, plain, output=output)
+    assert _heavy(third) >= {"pydantic"}
+    assert _findings(third) == _findings(first)
+
+
+def test_validate_never_caches_errors(tmp_path: Path) -> None:
+    broken = tmp_path / "fleet.yaml"
+    broken.write_text(CONTOSO.read_text().replace("port: 443/TCP", "port: 80/TCP", 1))
+    cache = tmp_path / "cache"
+    runs = [_validate(cache, broken) for _ in range(2)]
+    assert [r.returncode for r in runs] == [1, 1]
+    assert "expectation-failed" in runs[1].stdout + runs[1].stderr
+    assert _findings(runs[0]) == _findings(runs[1])
+    assert _heavy(runs[1]) >= {"pydantic"}
+    assert _entries(cache) == []

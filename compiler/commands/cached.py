@@ -2,8 +2,9 @@
 
 ``fleetc explain`` asks one question of a fleet that is loaded, checked and resolved in full
 on every call; after the first call this cache answers instead, in a few percent of the time.
-An entry is kept only for a fleet that checked without errors, with the warnings and notes
-the check reported (so a command can print them again) and the resolved fleet.
+``fleetc validate`` of a fleet it checked before prints what it found then. An entry is kept
+only for a fleet that checked without errors: the warnings and notes the check reported (so
+a command prints them again) and, once explain has asked, the resolved fleet.
 
 Safe to trust because (see `compiler.cachedir`): the file is JSON data, decoded only into the
 resolved model's own classes; it lives in the user's private cache directory, read only when
@@ -39,7 +40,10 @@ MAX_ENTRY = 1024 * 1024 * 1024
 class Entry:
     diagnostics: list[Diagnostic]
     """What the check reported (warnings and notes: an entry is kept only without errors)."""
-    resolved: ResolvedFleet
+    resolved: ResolvedFleet | None
+    """None when the entry was kept by ``validate``, which does not resolve."""
+    text: str
+    """The fleet's text as diagnostics quote it."""
 
 
 def key(name: str, data: bytes) -> str:
@@ -75,13 +79,27 @@ def load(name: str, data: bytes) -> Entry | None:
     try:
         with quiet_collector():
             doc = json.loads(body)
-            return Entry(decode_diagnostics(doc["diagnostics"]), decode(doc["resolved"]))
+            diagnostics = decode_diagnostics(doc["diagnostics"])
+            resolved = None if doc["resolved"] is None else decode(doc["resolved"])
+        text = doc["text"]
+        if text is None:
+            text = data.decode("utf-8", "replace")
+        elif not isinstance(text, str):
+            return None
+        return Entry(diagnostics, resolved, text)
     except Exception:  # any damage means "no cache": the command runs in full
         return None
 
 
-def store(name: str, data: bytes, diagnostics: list[Diagnostic], resolved: ResolvedFleet) -> None:
-    """Keep `resolved` and the `diagnostics` of a fleet that checked without errors."""
+def store(
+    name: str,
+    data: bytes,
+    text: str,
+    diagnostics: list[Diagnostic],
+    resolved: ResolvedFleet | None,
+) -> None:
+    """Keep the `diagnostics` of a fleet that checked without errors, the `text` they quote
+    and what it resolved to (None: not resolved)."""
     from compiler.diagnostics import Severity
     from compiler.resolve.codec import encode, encode_diagnostics
 
@@ -90,7 +108,12 @@ def store(name: str, data: bytes, diagnostics: list[Diagnostic], resolved: Resol
     directory = cache_directory()
     if not private_directory(directory):
         return
-    doc = {"diagnostics": encode_diagnostics(diagnostics), "resolved": encode(resolved)}
+    doc = {
+        "diagnostics": encode_diagnostics(diagnostics),
+        "resolved": None if resolved is None else encode(resolved),
+        # the text only when it is not simply the bytes decoded (a byte-order mark, say)
+        "text": None if text == data.decode("utf-8", "replace") else text,
+    }
     body = json.dumps(doc, separators=(",", ":")).encode()
     header = f"{key(name, data)} {hashlib.sha256(body).hexdigest()}\n".encode()
     write_private(directory, _slot(name), MAGIC + header + body)

@@ -166,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
     from compiler.reach import decide
 
     entry = cached.load(args.fleet, data)
-    resolved = entry.resolved if entry is not None else _resolve(args, data)
+    resolved = entry.resolved if entry is not None else None
+    if resolved is None:
+        resolved = _resolve(args, data)
     if resolved is None:
         return EXIT_FINDINGS
     src = _endpoint(resolved, "--from", args.source)
@@ -220,7 +222,9 @@ def _resolve(args: argparse.Namespace, data: bytes) -> ResolvedFleet | None:
         print_diagnostics(shown, {args.fleet: source}, args.output)
         return None
     resolved = resolve(checked.doc, checked.fleet, Diagnostics())
-    cached.store(args.fleet, data, list(diags.items), resolved)  # kept only without errors
+    if not diags.more:  # every finding kept (validate prints them from the entry)
+        text = checked.doc.source.text
+        cached.store(args.fleet, data, text, list(diags.items), resolved)  # only without errors
     return resolved
 
 

@@ -1,5 +1,8 @@
 """`fleetc validate [FLEET ...]`: every check, no output files. Fast enough for pre-commit.
 
+A fleet checked before without errors, unchanged, by the same fleetc, is not checked again:
+its warnings and notes come from explain's cache (`compiler.commands.cached`).
+
 Several fleet files may be given (pre-commit passes every staged ``fleet.yaml``); each is
 checked on its own and all findings are printed together, sorted, once.
 """
@@ -8,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 
+from compiler.commands import cached
 from compiler.commands.common import add_output_argument, print_diagnostics, read_fleet
 from compiler.diagnostics import Diagnostics
 from compiler.load import Source
-from compiler.pipeline import check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +35,20 @@ def run(args: argparse.Namespace) -> int:
     diags = Diagnostics()
     sources: dict[str, Source] = {}
     for path, data in inputs:
+        entry = cached.load(path, data)
+        if entry is not None:  # checked before, clean: what it found then
+            diags.extend(entry.diagnostics)
+            sources[path] = Source(path, entry.text)
+            continue
+        from compiler.pipeline import check
+
+        before, more = len(diags.items), dict(diags.more)
         checked = check(data, path, diags)
         if checked is not None:
             sources[path] = checked.doc.source
+            if diags.more == more:  # every finding kept: the entry can say it all again
+                found = diags.items[before:]
+                cached.store(path, data, checked.doc.source.text, found, None)
         else:
             sources[path] = Source(path, data.decode("utf-8", "replace"))
     return print_diagnostics(diags, sources, args.output)
