@@ -207,10 +207,10 @@ def test_store_keeps_nothing_with_errors(tmp_path: Path, monkeypatch: pytest.Mon
     data = CONTOSO.read_bytes()
     resolved = resolve_text(data.decode(), name="f.yaml", tolerate={"expectation-failed"})
     error = Diagnostic("x", "an error", None)
-    cached.store("f.yaml", data, [error], resolved)
+    cached.store("f.yaml", data, data.decode(), [error], resolved)
     assert cached.load("f.yaml", data) is None
     warning = dataclasses.replace(error, severity=Severity.WARNING)
-    cached.store("f.yaml", data, [warning], resolved)
+    cached.store("f.yaml", data, data.decode(), [warning], resolved)
     entry = cached.load("f.yaml", data)
     assert entry is not None and entry.resolved == resolved
     assert entry.diagnostics == [warning]
