@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 MAGIC = b"fleetc-resolved 1\n"
 MAX_ENTRY = 1024 * 1024 * 1024
 """A cache entry larger than this is not read (511/20,000/5,000 encodes to ~10 MB)."""
+FREEZE_BYTES = 1024 * 1024
+"""From this size on, the decoded fleet is kept out of the cycle collector's sight."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def load(name: str, data: bytes) -> Entry | None:
     from compiler.resolve.codec import decode, decode_diagnostics, quiet_collector
 
     try:
-        with quiet_collector():
+        with quiet_collector(freeze=len(body) >= FREEZE_BYTES):
             doc = json.loads(body)
             diagnostics = decode_diagnostics(doc["diagnostics"])
             resolved = None if doc["resolved"] is None else decode(doc["resolved"])

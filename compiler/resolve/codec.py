@@ -34,8 +34,7 @@ def encode(resolved: ResolvedFleet) -> Any:
 def decode(data: Any) -> ResolvedFleet:
     """The `ResolvedFleet` `data` encodes; raises (TypeError, ValueError, ...) when it does not
     encode one."""
-    with quiet_collector():
-        resolved = _decoder(ResolvedFleet)(data)
+    resolved = _decoder(ResolvedFleet)(data)
     if not isinstance(resolved, ResolvedFleet):
         raise TypeError("not a resolved fleet")
     return resolved
@@ -52,20 +51,21 @@ def decode_diagnostics(data: Any) -> list[Diagnostic]:
 
 
 @contextlib.contextmanager
-def quiet_collector() -> Iterator[None]:
+def quiet_collector(freeze: bool) -> Iterator[None]:
     """No cyclic garbage collection while a large fleet is parsed and decoded.
 
     Tens of thousands of objects are made and none is garbage: the collector would walk them
-    again and again while they are made, for nothing. Afterwards they are moved out of its
-    sight (`gc.freeze`; reference counting still frees them), so the query that follows does
-    not walk them either.
+    again and again while they are made, for nothing. With `freeze` they are then moved out
+    of its sight for good (`gc.freeze`; reference counting still frees them), so the query
+    that follows does not walk them either: for a command's one large fleet, as `load` does.
     """
     collecting = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if freeze:
+            gc.freeze()
         if collecting:
             gc.enable()
 
