@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from tests.conftest import FLEETS
@@ -60,3 +62,42 @@ def test_clean_fleets_have_no_false_positive(capsys: pytest.CaptureFixture[str])
     for example in sorted(FLEETS.glob("*/fleet.yaml")):
         main(["validate", str(example)])
         assert "secret-in-fleet" not in capsys.readouterr().err
+
+
+_PIECES = st.sampled_from(
+    [
+        "Bearer ",
+        "bearer\t",
+        "eyJ",
+        ".",
+        "AKIA",
+        "ASIA",
+        "ghp_",
+        "glpat-",
+        "xoxb-",
+        "token: ",
+        "client-key-data:",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----BEGIN CERTIFICATE REQUEST-----",
+        " ",
+        "\n",
+        "_",
+        "-",
+        "=",
+        "/",
+    ]
+)
+_TOKEN = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij0123456789", min_size=0, max_size=45)
+_SECRETISH = st.lists(st.one_of(_PIECES, _TOKEN), max_size=6).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_SECRETISH, max_size=6))
+def test_the_joined_search_misses_no_match_of_a_single_string(texts: list[str]) -> None:
+    # scan_values skips the per-string scan when no pattern matches the joined text
+    from compiler.validate.secrets import _PATTERNS
+
+    joined = "\n".join(texts)
+    for _, _, pattern in _PATTERNS:
+        if any(pattern.search(text) for text in texts):
+            assert pattern.search(joined), (pattern.pattern, texts)
