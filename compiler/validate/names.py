@@ -68,6 +68,11 @@ class ServiceSuggestions:
 
     def __init__(self, refs: Iterable[str]) -> None:
         self._refs = frozenset(refs)
+        self._names: dict[str, Suggestions] = {}
+        self._namespaces = Suggestions(())
+
+    def _index(self) -> None:
+        """Built at the first question: most fleets ask none, and a large one has 20,000."""
         by_namespace: dict[str, list[str]] = {}
         for ref in sorted(self._refs):
             namespace, _, name = ref.partition("/")
@@ -79,6 +84,8 @@ class ServiceSuggestions:
         return ref in self._refs
 
     def __call__(self, ref: str) -> str | None:
+        if self._refs and not self._names:
+            self._index()
         namespace, _, name = ref.partition("/")
         if namespace not in self._names:
             namespace = self._namespaces.closest(namespace) or ""
