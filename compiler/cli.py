@@ -29,6 +29,7 @@ COMMANDS = {
     "commit": "compiler.commands.commit",
     "explain": "compiler.commands.explain",
     "schema": "compiler.commands.schema",
+    "rollout": "compiler.commands.rollout",
 }
 
 HELP = {
@@ -38,6 +39,7 @@ HELP = {
     "commit": "render, then commit the output directory to git",
     "explain": "may X reach Y on a port? and which rule decides",
     "schema": "print the JSON Schema of fleet.yaml",
+    "rollout": "staged rollout: where each wave and cluster stands (rollout status)",
 }
 
 

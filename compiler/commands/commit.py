@@ -66,6 +66,8 @@ def _message(manifest_data: bytes | None, args: argparse.Namespace, source: Sour
         ("Fleetc-Source-Digest", f"sha256:{digest}"),
         ("Fleetc-Version", __version__),
     ]
+    if getattr(args, "wave", None):
+        trailers.append(("Fleetc-Wave", args.wave))
     from compiler.emit.git import with_trailers
 
     return with_trailers(str(body), trailers, Path.cwd())
@@ -139,6 +141,8 @@ def _run_branch(args: argparse.Namespace) -> int:
     from compiler.emit.git import GitError, source_state
     from compiler.emit.serialize import MANIFEST
 
+    if args.wave:
+        raise UsageError("--wave is not supported with --branch yet; commit the wave in place")
     top, directory = _locate(Path(args.out))
     data = read_fleet(args.fleet)
     label = render_command.source_label(args.fleet)

@@ -350,6 +350,17 @@ class Guard(Strict):
     namespace: Name = "kube-system"
 
 
+class Wave(Strict):
+    """A step of a staged rollout: its clusters (absent in the last wave: every cluster left)."""
+
+    name: Name
+    clusters: ClusterSelector | None = None
+
+
+class Rollout(Strict):
+    waves: list[Wave] = Field(default_factory=list)
+
+
 class Spec(Strict):
     cilium: Cilium
     mesh: Mesh = Field(default_factory=Mesh)
@@ -361,6 +372,9 @@ class Spec(Strict):
     expectations: list[Expectation] = Field(default_factory=list)
     flux: Flux = Field(default_factory=Flux)
     guard: Guard = Field(default_factory=Guard)
+    # Excluded from dumps: the wave plan is how output reaches clusters, not what it says,
+    # so the fleet's meaning (the manifest digest, the revision a cluster is at) ignores it.
+    rollout: Rollout = Field(default_factory=Rollout, exclude=True)
 
 
 class Fleet(Strict):

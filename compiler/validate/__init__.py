@@ -12,12 +12,17 @@ from compiler.diagnostics import Diagnostics
 from compiler.guard import check as guard_check
 from compiler.load import Document
 from compiler.model import Fleet
-from compiler.validate import budget, expectations, guardrails, semantic
+from compiler.validate import budget, expectations, guardrails, semantic, waves
 
 Check = Callable[[Document, Fleet, Diagnostics], None]
 
 CHECKS: tuple[Check, ...] = (
-    semantic.CHECKS + guardrails.CHECKS + budget.CHECKS + guard_check.CHECKS + expectations.CHECKS
+    semantic.CHECKS
+    + guardrails.CHECKS
+    + budget.CHECKS
+    + guard_check.CHECKS
+    + expectations.CHECKS
+    + waves.CHECKS
 )
 
 
