@@ -55,6 +55,10 @@ def format_text(diff: FleetDiff) -> str:
         out.append(f"flow: {f.source} -> {f.destination} {f.port}: {verdict} ({f.rule_after})")
     if diff.flows_truncated:
         out.append("flow: connectivity check stopped at its limit; more flows may change")
+    if diff.waves is not None:
+        from compiler.rollout.report import text_lines
+
+        out.extend(text_lines(diff.waves))
     for change in diff.objects:
         out.append(f"{change.change}: [{change.key.cluster or '-'}] {change.key} ({change.path})")
         out.append(change.diff.rstrip("\n"))
@@ -115,6 +119,10 @@ def format_json(diff: FleetDiff) -> str:
         ],
         "flowsTruncated": diff.flows_truncated,
     }
+    if diff.waves is not None:
+        from compiler.rollout.report import as_data
+
+        data["waves"] = as_data(diff.waves)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
