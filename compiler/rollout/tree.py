@@ -4,7 +4,8 @@
 
 1. The clusters of the waves up to and including NAME move: every file of theirs is the new
    fleet's (``clusters/<c>/``, ``flux/<c>/``, ``bootstrap/<c>/``), and they are recorded at
-   the new revision.
+   the new revision (one already at that meaning keeps the commit recorded then: a commit
+   moves HEAD, and the next render must not differ for that alone).
 2. Every other cluster stays: the files DIR's manifest lists for it are passed through byte
    for byte (never rewritten, never pruned), and it keeps the revision DIR records for it. A
    staying cluster with no files in DIR (new in this fleet) stays absent until its wave.
@@ -142,7 +143,10 @@ class Stage:
         revisions: dict[str, Revision] = {}
         for c in fleet.spec.clusters:
             if c.name not in stays:
-                revisions[c.name] = new
+                # a cluster already at this meaning keeps the commit it got there at, so a
+                # commit (which moves HEAD) does not make the next render differ
+                kept = before.get(c.name)
+                revisions[c.name] = kept if kept is not None and new.same(kept) else new
             elif c.name in held_clusters and c.name in before:
                 revisions[c.name] = before[c.name]
         for name in sorted(stays - set(revisions)):

@@ -1,0 +1,174 @@
+"""Staged rollout end to end, in a real git repository: `commit --wave`, `rollout status`,
+`render --check` on a mixed DIR, and the per-wave connectivity of `diff`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FLEETS
+from tests.emit_support import fleetc
+from tests.test_commit import git, make_repo
+
+WAVES = """\
+  rollout:
+    waves:
+      - {name: canary, clusters: [dev]}
+      - {name: europe, clusters: {matchLabels: {tier: payments}}}
+      - {name: rest}
+"""
+
+# a change every cluster renders differently: a new allow from payments to the gateway
+CHANGE = """\
+    - name: payments-to-gateway
+      action: allow
+      from: {service: payments/payments}
+      to: {service: api/gateway}
+  guardrails:
+"""
+
+
+def _fleet(change: bool) -> str:
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text()
+    text = text.replace("path: ./rendered", "path: ./out")
+    if change:
+        text = text.replace("  guardrails:\n", CHANGE, 1)
+    return text + WAVES
+
+
+def _tree(root: Path, cluster: str) -> dict[str, bytes]:
+    found = {}
+    for top in ("clusters", "flux", "bootstrap"):
+        base = root / top / cluster
+        if base.is_dir():
+            for path in sorted(base.rglob("*")):
+                if path.is_file():
+                    found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found
+
+
+@pytest.fixture
+def rolled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fleet repo whose output was committed at the base fleet, then fleet.yaml changed and
+    committed (nothing rendered yet)."""
+    repo = make_repo(tmp_path, monkeypatch)
+    (repo / "fleet.yaml").write_text(_fleet(change=False))
+    git(repo, "add", "fleet.yaml")
+    git(repo, "commit", "-q", "-m", "fleet")
+    done = fleetc("commit", "--out", "out", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    (repo / "fleet.yaml").write_text(_fleet(change=True))
+    git(repo, "commit", "-q", "-am", "payments may call the gateway")
+    return repo
+
+
+def test_commit_wave_moves_its_clusters_and_keeps_the_rest(rolled: Path, tmp_path: Path) -> None:
+    repo = rolled
+    base_commit = git(repo, "rev-parse", "HEAD~2").strip()
+    head_commit = git(repo, "rev-parse", "HEAD").strip()
+    before = {c: _tree(repo / "out", c) for c in ("dev", "eu-payments", "eu-standby", "us-api")}
+    # what the head fleet renders to, in full, elsewhere
+    full = tmp_path / "full"
+    assert fleetc("render", "fleet.yaml", "--out", str(full), cwd=repo).returncode == 0
+
+    done = fleetc("commit", "--wave", "europe", "--out", "out", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "Fleetc-Wave: europe" in message
+    for cluster in ("dev", "eu-payments", "eu-standby"):
+        assert _tree(repo / "out", cluster) == _tree(full, cluster)
+    assert _tree(repo / "out", "us-api") == before["us-api"]
+    assert _tree(full, "us-api") != before["us-api"]  # the change does reach us-api later
+
+    manifest = json.loads((repo / "out" / ".fleetc" / "manifest.json").read_text())
+    revisions = manifest["clusters"]
+    assert revisions["eu-payments"]["commit"] == head_commit
+    assert revisions["us-api"]["commit"] == base_commit
+    assert revisions["us-api"]["sha256"] != revisions["dev"]["sha256"]
+
+    status = fleetc("rollout", "status", "--out", "out", "-o", "json", cwd=repo)
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    states = {c["name"]: c["state"] for w in data["waves"] for c in w["clusters"]}
+    assert states == {
+        "dev": "current",
+        "eu-payments": "current",
+        "eu-standby": "current",
+        "us-api": "behind",
+    }
+    assert [w["state"] for w in data["waves"]] == ["landed", "landed", "pending"]
+    assert data["next"] == "rest"
+    # fleet.yaml is unchanged in the wave's own commit, so HEAD names the revision now
+    assert data["revision"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
+
+    check = fleetc("render", "--check", "--out", "out", cwd=repo)
+    assert check.returncode == 1
+    assert "behind: us-api" in check.stdout
+    assert "behind: dev" not in check.stdout
+    # the same wave again is current: nothing to commit
+    assert fleetc("render", "--check", "--wave", "europe", "--out", "out", cwd=repo).returncode == 0
+    again = fleetc("commit", "--wave", "europe", "--out", "out", cwd=repo)
+    assert "nothing to commit" in again.stderr
+
+    last = fleetc("commit", "--wave", "rest", "--out", "out", cwd=repo)
+    assert last.returncode == 0, last.stderr
+    assert fleetc("render", "--check", "--out", "out", cwd=repo).returncode == 0
+    status = fleetc("rollout", "status", "--out", "out", cwd=repo)
+    assert "nothing pending" in status.stdout
+
+
+def test_unknown_wave_is_a_usage_error_with_a_hint(rolled: Path) -> None:
+    before = git(rolled, "rev-parse", "HEAD")
+    done = fleetc("commit", "--wave", "eruope", "--out", "out", cwd=rolled)
+    assert done.returncode == 2
+    assert "did you mean 'europe'?" in done.stderr
+    assert git(rolled, "rev-parse", "HEAD") == before
+    assert fleetc("rollout", "status", "--out", "missing", cwd=rolled).returncode == 2
+
+
+def test_a_new_cluster_stays_absent_until_its_wave(rolled: Path) -> None:
+    text = (rolled / "fleet.yaml").read_text()
+    new = """\
+    - name: us-new
+      id: 9
+      region: eastus
+      labels: {env: prod, tier: api}
+      podCIDRs: [10.9.0.0/16]
+      meshEndpoint: {address: mesh.us-new.contoso.internal}
+  services:
+"""
+    (rolled / "fleet.yaml").write_text(text.replace("  services:\n", new, 1))
+    assert fleetc("render", "--wave", "europe", "--out", "out", cwd=rolled).returncode == 0
+    assert not (rolled / "out" / "clusters" / "us-new").exists()
+    status = json.loads(
+        fleetc("rollout", "status", "--out", "out", "-o", "json", cwd=rolled).stdout
+    )
+    rest = status["waves"][2]
+    assert {c["name"]: c["state"] for c in rest["clusters"]} == {
+        "us-api": "behind",
+        "us-new": "not rendered",
+    }
+    assert fleetc("render", "--wave", "rest", "--out", "out", cwd=rolled).returncode == 0
+    assert (rolled / "out" / "clusters" / "us-new").is_dir()
+
+
+def test_diff_groups_connectivity_by_wave(rolled: Path) -> None:
+    done = fleetc("diff", "--base", "HEAD~1", "--head", "HEAD", "-o", "json", cwd=rolled)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    waves = {w["name"]: w for w in data["waves"]}
+    assert list(waves) == ["canary", "europe", "rest"]
+    # the gateway is in us-api: the new allow needs its ingress there, so it works only once
+    # the last wave lands, although the egress half landed with europe
+    assert waves["europe"]["flows"] == []
+    allowed = [f for f in waves["rest"]["flows"] if f["after"]]
+    assert {(f["from"], f["to"]) for f in allowed} >= {
+        ("payments/payments@eu-payments", "api/gateway@us-api"),
+        ("payments/payments@eu-standby", "api/gateway@us-api"),
+    }
+    total = sum(len(w["flows"]) for w in data["waves"])
+    assert total == len(data["flows"])
+    text = fleetc("diff", "--base", "HEAD~1", "--head", "HEAD", cwd=rolled).stdout
+    assert "wave 3/3 rest (us-api)" in text
