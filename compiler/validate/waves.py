@@ -32,6 +32,8 @@ class Assigned:
 
     name: str
     clusters: tuple[str, ...]
+    selects: bool = True
+    """Whether its selector picks any cluster at all (before earlier waves take theirs)."""
 
 
 def _selected(
@@ -71,7 +73,7 @@ def assign(
         wanted = set(order) if picked is None else set(picked)
         mine = tuple(name for name in order if name in wanted and name not in taken)
         taken.update(mine)
-        out.append(Assigned(wave.name, mine))
+        out.append(Assigned(wave.name, mine, bool(wanted & set(order))))
     return tuple(out)
 
 
@@ -96,6 +98,7 @@ def check_waves(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
         return
     known = Suggestions(c.name for c in fleet.spec.clusters)
     first: dict[str, int] = {}
+    unknown: set[int] = set()
     for i, wave in enumerate(waves):
         here = (*WAVES, i)
         if wave.name in first:
@@ -119,6 +122,7 @@ def check_waves(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
         if isinstance(wave.clusters, list):
             for k, name in enumerate(wave.clusters):
                 if name not in known:
+                    unknown.add(i)
                     path = (*here, "clusters", k)
                     diags.error(
                         "ref-unknown-cluster",
@@ -129,11 +133,15 @@ def check_waves(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                     )
     assigned = assign(fleet, diags, doc)
     for i, held in enumerate(assigned):
-        if not held.clusters:
+        if not held.clusters and i not in unknown:
+            why = (
+                "earlier waves took every cluster it selects"
+                if held.selects
+                else ("its selector matches no cluster")
+            )
             diags.warning(
                 "wave-empty",
-                f"wave {held.name!r} holds no cluster (earlier waves took every cluster it"
-                " selects); it does nothing",
+                f"wave {held.name!r} holds no cluster ({why}); it does nothing",
                 doc.position((*WAVES, i, "name")),
                 path=format_path((*WAVES, i)),
             )
