@@ -172,3 +172,40 @@ def test_diff_groups_connectivity_by_wave(rolled: Path) -> None:
     assert total == len(data["flows"])
     text = fleetc("diff", "--base", "HEAD~1", "--head", "HEAD", cwd=rolled).stdout
     assert "wave 3/3 rest (us-api)" in text
+
+
+def _branch_tree(repo: Path, ref: str, cluster: str) -> dict[str, str]:
+    """path -> blob id of a cluster's files under out/ at `ref`."""
+    found = {}
+    for top in ("clusters", "flux"):
+        listing = git(repo, "ls-tree", "-r", ref, "--", f"out/{top}/{cluster}/")
+        for line in listing.splitlines():
+            meta, path = line.split("\t", 1)
+            found[path] = meta.split()[2]
+    return found
+
+
+def test_commit_wave_on_a_deploy_branch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path, monkeypatch)
+    (repo / "fleet.yaml").write_text(_fleet(change=False))
+    git(repo, "add", "fleet.yaml")
+    git(repo, "commit", "-q", "-m", "fleet")
+    first = fleetc("commit", "--branch", "deploy", "--out", "out", cwd=repo)
+    assert first.returncode == 0, first.stderr
+    before = {c: _branch_tree(repo, "deploy", c) for c in ("dev", "us-api")}
+    (repo / "fleet.yaml").write_text(_fleet(change=True))
+    git(repo, "commit", "-q", "-am", "payments may call the gateway")
+
+    done = fleetc("commit", "--branch", "deploy", "--wave", "canary", "--out", "out", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert not (repo / "out").exists()  # the working tree is not touched
+    assert _branch_tree(repo, "deploy", "us-api") == before["us-api"]
+    assert "Fleetc-Wave: canary" in git(repo, "log", "-1", "--format=%B", "deploy")
+    manifest = json.loads(git(repo, "show", "deploy:out/.fleetc/manifest.json"))
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert manifest["clusters"]["dev"]["commit"] == head
+    assert manifest["clusters"]["us-api"]["commit"] == git(repo, "rev-parse", "HEAD~1").strip()
+
+    full = fleetc("commit", "--branch", "deploy", "--out", "out", cwd=repo)
+    assert full.returncode == 0, full.stderr
+    assert _branch_tree(repo, "deploy", "us-api") != before["us-api"]
