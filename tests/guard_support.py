@@ -27,14 +27,19 @@ TC_ACT_SHOT = 2
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}
 _BPF_MAP_LOOKUP_ELEM, _BPF_MAP_UPDATE_ELEM, _BPF_MAP_DELETE_ELEM = 1, 2, 3
 _BPF_MAP_GET_NEXT_KEY, _BPF_OBJ_GET, _BPF_PROG_TEST_RUN = 4, 7, 10
+_BPF_OBJ_GET_INFO_BY_FD, _BPF_PROG_QUERY, _BPF_LINK_CREATE = 15, 16, 28
+# tcx (Linux >= 6.6): attach types and the mprog placement flag, as in linux/bpf.h.
+BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
+BPF_F_AFTER = 1 << 4  # with no relative program: the tail of the chain
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def build(out_dir: Path) -> Path:
-    """Compile bpf/guard.bpf.c with the project's Makefile into `out_dir`; the object path."""
+def build(out_dir: Path, target: str = "object") -> Path:
+    """Build bpf/ with the project's Makefile into `out_dir`: the program object (the path
+    returned), or with `target` "all" the loader's attach tool beside it too."""
     subprocess.run(
-        ["make", "-s", "-C", str(BPF_DIR), f"BUILD={out_dir}"],
+        ["make", "-s", "-C", str(BPF_DIR), f"BUILD={out_dir}", target],
         check=True,
         capture_output=True,
         text=True,
@@ -86,6 +91,35 @@ def obj_get(path: Path) -> int:
     name = ctypes.create_string_buffer(str(path).encode())
     struct.pack_into("=Q", attr, 0, ctypes.addressof(name))
     return _bpf(_BPF_OBJ_GET, attr)
+
+
+def obj_id(fd: int) -> int:
+    """The id of a program or link (both info structs start with type, id)."""
+    attr = ctypes.create_string_buffer(16)
+    info = ctypes.create_string_buffer(8)
+    struct.pack_into("=IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
+    _bpf(_BPF_OBJ_GET_INFO_BY_FD, attr)
+    return int(struct.unpack_from("=I", info, 4)[0])
+
+
+def tcx_chain(ifindex: int, attach_type: int) -> tuple[list[int], list[int], int]:
+    """(program ids, link ids, revision) of a device's tcx chain, head first (this thread's
+    network namespace)."""
+    attr = ctypes.create_string_buffer(64)
+    progs, links = (ctypes.c_uint32 * 64)(), (ctypes.c_uint32 * 64)()
+    struct.pack_into("=IIIIQI", attr, 0, ifindex, attach_type, 0, 0, ctypes.addressof(progs), 64)
+    struct.pack_into("=Q", attr, 40, ctypes.addressof(links))
+    _bpf(_BPF_PROG_QUERY, attr)
+    count = struct.unpack_from("=I", attr, 24)[0]
+    revision = struct.unpack_from("=Q", attr, 56)[0]
+    return list(progs[:count]), list(links[:count]), int(revision)
+
+
+def tcx_link(prog_fd: int, ifindex: int, attach_type: int, flags: int) -> int:
+    """A bpf_link attaching `prog_fd` to a device's tcx chain; the link's fd."""
+    attr = ctypes.create_string_buffer(32)
+    struct.pack_into("=IIIIIIQ", attr, 0, prog_fd, ifindex, attach_type, flags, 0, 0, 0)
+    return _bpf(_BPF_LINK_CREATE, attr)
 
 
 def prog_run(prog_fd: int, packet: bytes, repeat: int = 1) -> tuple[int, int]:

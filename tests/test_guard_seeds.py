@@ -287,13 +287,27 @@ def test_guard_delivery_objects() -> None:
     assert container["image"] == "example/guard:1.2.3"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["GUARD_DEVICES"] == "cilium_vxlan" and env["GUARD_MODE"] == "enforce"
+    assert env["GUARD_HOOK"] == "auto"  # tcx where the kernel has it (bpf/README.md)
     assert (
         pod["volumes"][1]["configMap"]["name"] == seed_configmap_generator(fleet.spec.guard)["name"]
     )
     assert pod["hostNetwork"] is True
+    assert "GUARD_ENABLED" not in env
     default = _fleet("")
     assert default.spec.guard.enabled is False
     assert loader_daemonset(default.spec.guard, devices, "contoso") is None
+
+
+def test_mode_off_keeps_the_loader_only_to_detach() -> None:
+    fleet = _fleet("", "  guard: {enabled: true, mode: 'off'}\n")
+    cilium = fleet.spec.cilium
+    devices = guard_devices(cilium.routingMode, cilium.tunnelProtocol, cilium.encryption)
+    daemonset = loader_daemonset(fleet.spec.guard, devices, "contoso")
+    assert daemonset is not None
+    (container,) = daemonset["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # the loader script's detaching branch (exercised in the kernel by test_guard_tcx.py)
+    assert env["GUARD_ENABLED"] == "false"
 
 
 @pytest.mark.parametrize(

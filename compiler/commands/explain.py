@@ -118,7 +118,8 @@ def enforcing_objects(
 
         if any(r.name == decision.rule.name for r in from_resolved(resolved)[1]):
             # a cluster-level deny: the fleet guard drops (or counts) it at the node too
-            mode = resolved.guard.mode if resolved.guard.enabled else "disabled"
+            on = resolved.guard.enabled and resolved.guard.mode != "off"
+            mode = resolved.guard.mode if on else "disabled"
             ends = [p.cluster for p in (src, dst) if isinstance(p, Endpoint)]
             for cluster in dict.fromkeys(ends):
                 out.append(

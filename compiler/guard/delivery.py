@@ -25,38 +25,83 @@ SEED_MOUNT = "/etc/fleet-guard"
 # First start on a node: load the program and pin its maps. Every start: reconcile the maps
 # with the seed in place (delete entries the seed no longer has, then update every entry;
 # each change is atomic, and nothing is ever unloaded, so the guard never fails open), then
-# attach in each device's tc chain unless already there (legacy tc at preference 1, before
-# Cilium's filters: see bpf/README.md). Needs bpftool, tc, jq, sed, comm.
+# attach on each device, both directions, ahead of Cilium (bpf/README.md): with tcx, at the
+# head of the chain through a bpf_link pinned under $PIN_DIR/links (guard-attach keeps a live
+# one, so a rerun changes nothing); without tcx (GUARD_HOOK=auto probes each device), a legacy
+# tc filter at preference 1, added only when absent. Whatever the other hook or a device no
+# longer listed still holds of ours is detached. GUARD_ENABLED=false detaches everything and
+# unpins program and maps. Needs bpftool, guard-attach, tc, ip, jq, awk, sed, sort, comm.
 LOADER_SCRIPT = """\
 set -eu
 mountpoint -q "$BPFFS" || mount -t bpf bpf "$BPFFS"
-seed="$SEED_DIR/$SEED_BATCH"
-if [ ! -e "$PIN_DIR/prog" ]; then
-  mkdir -p "$PIN_DIR"
-  bpftool prog load "$OBJECT" "$PIN_DIR/prog" type classifier pinmaps "$PIN_DIR"
-fi
-: > /tmp/stale.batch
-for map in guard_cidrs guard_pairs guard_policy; do
-  bpftool -j map dump pinned "$PIN_DIR/$map" \\
-    | jq -r '.[] | .key | map(ltrimstr("0x")) | join(" ")' | sort > /tmp/have
-  sed -n "s#^map update pinned $PIN_DIR/$map key hex \\(.*\\) value hex .*#\\1#p" "$seed" \\
-    | sort > /tmp/want
-  comm -23 /tmp/have /tmp/want | sed "s#^#map delete pinned $PIN_DIR/$map key hex #" \\
-    >> /tmp/stale.batch
-done
-[ -s /tmp/stale.batch ] && bpftool batch file /tmp/stale.batch
-bpftool batch file "$seed"
+links="$PIN_DIR/links"
 devices="$GUARD_DEVICES"
 [ "$devices" = auto ] && devices=$(ip -o route show default | awk '{print $5}' | sort -u)
-for dev in $devices $GUARD_EXTRA_DEVICES; do
-  [ -e "/sys/class/net/$dev" ] || continue
-  bpftool net show dev "$dev" | grep -q fleet_guard && continue
-  for dir in ingress egress; do
-    tc qdisc add dev "$dev" clsact 2>/dev/null || true
-    tc filter replace dev "$dev" "$dir" pref 1 handle 1 bpf da pinned "$PIN_DIR/prog"
-  done
+devices="$devices $GUARD_EXTRA_DEVICES"
+prog=
+[ -e "$PIN_DIR/prog" ] && prog=$(bpftool -j prog show pinned "$PIN_DIR/prog" | jq -r .id)
+drop_filter() { # $1 device, $2 direction: our legacy tc filter, if there
+  [ -n "$prog" ] || return 0
+  tc filter show dev "$1" "$2" pref 1 2>/dev/null | grep -q " id $prog " || return 0
+  tc filter del dev "$1" "$2" pref 1 handle 1 bpf && echo "removed tc filter $1 $2"
+}
+if [ "${GUARD_ENABLED:-true}" = false ]; then
+  for pin in "$links"/*; do [ ! -e "$pin" ] || guard-attach detach "$pin"; done
+  for dev in $(ls /sys/class/net); do drop_filter "$dev" ingress; drop_filter "$dev" egress; done
+  rm -rf "$PIN_DIR"
+  echo "fleet guard detached and unpinned"
+  [ "${GUARD_ONESHOT:-}" = 1 ] || exec sleep infinity
+  exit 0
+fi
+seed="$SEED_DIR/$SEED_BATCH"
+if [ -z "$prog" ]; then
+  mkdir -p "$PIN_DIR"
+  bpftool prog load "$OBJECT" "$PIN_DIR/prog" type classifier pinmaps "$PIN_DIR"
+  prog=$(bpftool -j prog show pinned "$PIN_DIR/prog" | jq -r .id)
+fi
+work=$(mktemp -d)
+: > "$work/stale"
+for map in guard_cidrs guard_pairs guard_policy; do
+  bpftool -j map dump pinned "$PIN_DIR/$map" \\
+    | jq -r '.[] | .key | map(ltrimstr("0x")) | join(" ")' | sort > "$work/have"
+  sed -n "s#^map update pinned $PIN_DIR/$map key hex \\(.*\\) value hex .*#\\1#p" "$seed" \\
+    | sort > "$work/want"
+  comm -23 "$work/have" "$work/want" | sed "s#^#map delete pinned $PIN_DIR/$map key hex #" \\
+    >> "$work/stale"
 done
-echo "fleet guard seeded ($(grep -c '^map update' "$seed") entries) on: $devices $GUARD_EXTRA_DEVICES"
+[ ! -s "$work/stale" ] || bpftool batch file "$work/stale"
+rm -r "$work"
+bpftool batch file "$seed"
+mkdir -p "$links"
+attached= pinned=
+for dev in $devices; do
+  [ -e "/sys/class/net/$dev" ] || continue
+  hook="${GUARD_HOOK:-auto}"
+  if [ "$hook" = auto ]; then
+    found=0
+    guard-attach probe "$dev" || found=$?
+    case $found in 0) hook=tcx ;; 3) hook=tc ;; *) exit 1 ;; esac
+  fi
+  for dir in ingress egress; do
+    case $hook in
+    tcx)
+      guard-attach attach "$PIN_DIR/prog" "$dev" "$dir" "$links/$dev-$dir"
+      pinned="$pinned $dev-$dir"
+      drop_filter "$dev" "$dir" ;;
+    tc)
+      tc qdisc add dev "$dev" clsact 2>/dev/null || true
+      tc filter show dev "$dev" "$dir" pref 1 | grep -q " id $prog " \\
+        || tc filter replace dev "$dev" "$dir" pref 1 handle 1 bpf da pinned "$PIN_DIR/prog" ;;
+    *) echo "GUARD_HOOK must be auto, tcx or tc, not $hook" >&2; exit 1 ;;
+    esac
+  done
+  attached="$attached $dev($hook)"
+done
+for pin in "$links"/*; do # links of another hook, or of a device no longer listed
+  case " $pinned " in *" ${pin##*/} "*) continue ;; esac
+  [ ! -e "$pin" ] || guard-attach detach "$pin"
+done
+echo "fleet guard seeded ($(grep -c '^map update' "$seed") entries) on:$attached"
 [ "${GUARD_ONESHOT:-}" = 1 ] || exec sleep infinity
 """
 
@@ -125,7 +170,10 @@ def loader_daemonset(
         "GUARD_DEVICES": devices_,
         "GUARD_EXTRA_DEVICES": extra,
         "GUARD_MODE": guard.mode,
+        "GUARD_HOOK": "auto",
     }
+    if guard.mode == "off":  # detach from every node and idle (bpf/README.md, switching off)
+        env["GUARD_ENABLED"] = "false"
     container = {
         "name": "loader",
         "image": guard.image,

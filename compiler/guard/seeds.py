@@ -155,7 +155,10 @@ def _policy_entries(rule: GuardRule, src: int, dst: int, names: dict[int, str]) 
 
 def _config(mode: str) -> SeedEntry:
     return _entry(
-        layout.CONFIG_MAP, {"index": 0}, {"mode": layout.MODES[mode]}, f"spec.guard.mode: {mode}"
+        layout.CONFIG_MAP,
+        {"index": 0},
+        {"mode": layout.MODES.get(mode, layout.MODE_AUDIT)},
+        f"spec.guard.mode: {mode}",
     )
 
 

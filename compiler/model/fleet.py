@@ -345,7 +345,9 @@ class Flux(Strict):
 
 class Guard(Strict):
     enabled: bool = False
-    mode: Literal["audit", "enforce"] = "audit"
+    mode: Literal["audit", "enforce", "off"] = "audit"
+    """``off`` keeps the loader DaemonSet only to detach the guard from every node; set
+    ``enabled: false`` once it has rolled out (removing the DaemonSet detaches nothing)."""
     image: Annotated[str, Field(min_length=1)] = "fleetc/fleet-guard:0.1.0"
     namespace: Name = "kube-system"
 
