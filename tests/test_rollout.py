@@ -209,3 +209,30 @@ def test_commit_wave_on_a_deploy_branch(tmp_path: Path, monkeypatch: pytest.Monk
     full = fleetc("commit", "--branch", "deploy", "--out", "out", cwd=repo)
     assert full.returncode == 0, full.stderr
     assert _branch_tree(repo, "deploy", "us-api") != before["us-api"]
+
+
+def test_a_cluster_belongs_to_the_first_wave_selecting_it() -> None:
+    from compiler.diagnostics import Diagnostics
+    from compiler.pipeline import check
+    from compiler.validate.waves import assign
+
+    waves = """\
+  rollout:
+    waves:
+      - {name: one, clusters: {cel: "cluster.labels.env == 'dev'"}}
+      - {name: two, clusters: {matchExpressions: [{key: tier, operator: In, values: [payments]}]}}
+      - {name: three, clusters: [dev, us-api]}
+      - {name: four}
+"""
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text() + waves
+    diags = Diagnostics()
+    checked = check(text.encode(), "fleet.yaml", diags)
+    assert checked is not None and not diags.has_errors, [d.message for d in diags]
+    got = [(w.name, w.clusters) for w in assign(checked.fleet)]
+    assert got == [
+        ("one", ("dev",)),
+        ("two", ("eu-payments", "eu-standby")),
+        ("three", ("us-api",)),  # dev is already in wave one
+        ("four", ()),
+    ]
+    assert [d.code for d in diags] == ["wave-empty"]
