@@ -16,11 +16,13 @@ revision. The semantics, from the reachability model (`compiler.reach.decide_mix
    wave relies on them, so they are listed apart, not per wave.
 
 Flows are asked between the endpoints `compiler.diff.flows` probes, in both revisions, on the
-destination's ports; clusters only on one side (joining or leaving) take no part.
+destination's ports, for the pairs a changed policy covers (every pair when defaults or
+services changed); clusters only on one side (joining or leaving) take no part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,10 +101,18 @@ def _probes(base: ResolvedFleet, head: ResolvedFleet, clusters: set[str]) -> lis
 
 
 def wave_flows(
-    base: ResolvedFleet, head: ResolvedFleet, waves: tuple[Assigned, ...], limit: int
+    base: ResolvedFleet,
+    head: ResolvedFleet,
+    waves: tuple[Assigned, ...],
+    limit: int,
+    plain: Sequence[FlowChange] | None = None,
 ) -> RolloutFlows:
     """The flows each wave's landing changes, the flows the wave order cuts for a while,
-    and the mesh changes to land everywhere first (see the module docstring)."""
+    and the mesh changes to land everywhere first (see the module docstring).
+
+    `plain` is the plain flow diff of the same fleets with the same `limit`, when known: a
+    flow whose ends land in one wave changes exactly as there, so it is taken from there
+    instead of being decided again (most pairs, in large waves)."""
     clusters = {c.name for c in base.clusters} & {c.name for c in head.clusters}
     wave_of = {name: k for k, w in enumerate(waves) for name in w.clusters}
     clusters &= wave_of.keys()
@@ -111,16 +121,27 @@ def wave_flows(
     broken: list[Broken] = []
     asked = 0
     truncated = False
-    for src in probes:
-        for dst in probes:
-            if src is dst:
+    # Only pairs a changed policy covers can change verdict in any state (each end's verdict
+    # depends on its own revision's policies alone), as in the plain flow diff.
+    from compiler.diff.flows import _changed_policies, _everything_changed, _pairs
+
+    known = {(f.source, f.destination, f.port): f for f in plain or ()}
+    changed = _changed_policies(base, head)
+    for src, dst in _pairs(probes, changed, _everything_changed(base, head)):
+        same = wave_of[src.endpoint.cluster] == wave_of[dst.endpoint.cluster]
+        for port in dst.ports or (PortRange("TCP", 1, 65535),):
+            asked += 1
+            if asked > limit:
+                truncated = True
+                break
+            if same and plain is not None:
+                found = known.get((src.label, dst.label, _port(port)))
+                if found is not None:
+                    per_wave[wave_of[src.endpoint.cluster]].append(found)
                 continue
-            for port in dst.ports or (PortRange("TCP", 1, 65535),):
-                asked += 1
-                if asked > limit:
-                    truncated = True
-                    break
-                _judge(base, head, src, dst, port, wave_of, waves, per_wave, broken)
+            _judge(base, head, src, dst, port, wave_of, waves, per_wave, broken)
+        if truncated:
+            break
     mesh = [m for m in diff_mesh(base, head) if m.kind in EVERYWHERE_FIRST]
     mesh += _cidr_changes(base, head)
     return RolloutFlows(
@@ -132,6 +153,10 @@ def wave_flows(
         tuple(sorted(mesh)),
         truncated,
     )
+
+
+def _port(port: PortRange) -> str:
+    return str(PortRange(port.protocol, port.low, port.low))
 
 
 def _judge(
@@ -162,7 +187,7 @@ def _judge(
             )
         return found
 
-    label = str(PortRange(port.protocol, port.low, port.low))
+    label = _port(port)
     for k in sorted({ws, wd}):
         before, after = at(k - 1), at(k)
         if before.allowed != after.allowed:

@@ -68,6 +68,7 @@ class Status:
                 for w in self.waves
             ],
             "next": self.next,
+            "staged": self.staged,
         }
 
     def text(self) -> str:
