@@ -29,6 +29,7 @@ COMMANDS = {
     "commit": "compiler.commands.commit",
     "explain": "compiler.commands.explain",
     "schema": "compiler.commands.schema",
+    "values": "compiler.commands.values",
     "rollout": "compiler.commands.rollout",
 }
 
@@ -39,6 +40,7 @@ HELP = {
     "commit": "render, then commit the output directory to git",
     "explain": "may X reach Y on a port? and which rule decides",
     "schema": "print the JSON Schema of fleet.yaml",
+    "values": "print one cluster's Cilium Helm values (day 0: helm install, Terraform, CAPI)",
     "rollout": "staged rollout: where each wave and cluster stands (rollout status)",
 }
 

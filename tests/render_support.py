@@ -65,12 +65,74 @@ def crd_schema(relative: str, version: str) -> dict[str, Any]:
     raise AssertionError(f"{relative} serves no {version}")
 
 
+def closed(schema: Any, branch: bool = False) -> Any:
+    """`schema` with unknown fields refused: ``additionalProperties: false`` wherever it lists
+    properties and says nothing about others (and does not preserve unknown fields), so a
+    misspelled field fails instead of passing unseen. A branch of ``oneOf``/``anyOf``/
+    ``allOf`` only adds constraints to the schema around it (Cilium's "endpointSelector or
+    nodeSelector"), so it stays open; its own children are closed."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        key: [closed(item, branch=True) for item in value]
+        if key in ("oneOf", "anyOf", "allOf") and isinstance(value, list)
+        else closed(value)
+        for key, value in schema.items()
+    }
+    if (
+        not branch
+        and isinstance(out.get("properties"), dict)
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
 @functools.cache
-def cilium_values_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(
-        (require_upstream() / "cilium" / "helm" / "values.schema.json").read_text()
+def closed_crd_schema(relative: str, version: str) -> dict[str, Any]:
+    schema: dict[str, Any] = closed(crd_schema(relative, version))
+    return schema
+
+
+def chart_dir(version: tuple[int, int]) -> Path:
+    """The Cilium chart data for a minor: 1.18's before 1.19 (the oldest stored), else 1.19's
+    (the newest stored)."""
+    name = "helm-1.18" if version < (1, 19) else "helm"
+    return require_upstream() / "cilium" / name
+
+
+@functools.cache
+def cilium_values_schema(version: tuple[int, int] = (1, 19)) -> dict[str, Any]:
+    """The chart's values.schema.json for `version`, closed where it lists properties."""
+    schema: dict[str, Any] = closed(
+        json.loads((chart_dir(version) / "values.schema.json").read_text())
     )
     return schema
+
+
+@functools.cache
+def cilium_chart_values(version: tuple[int, int]) -> dict[str, Any]:
+    """The chart's values.yaml (its defaults) for `version`."""
+    data: dict[str, Any] = yaml.safe_load((chart_dir(version) / "values.yaml").read_text())
+    return data
+
+
+def missing_chart_keys(values: Any, chart: Any, path: str = "") -> list[str]:
+    """Keys of `values` the chart's values.yaml does not have. A chart value that is an empty
+    map, a list or null takes anything (annotations, the peers of clustermesh.config)."""
+    if not isinstance(values, dict) or not isinstance(chart, dict) or not chart:
+        return []
+    out: list[str] = []
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else key
+        if key not in chart:
+            out.append(where)
+        else:
+            out.extend(missing_chart_keys(value, chart[key], where))
+    return out
 
 
 def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:

@@ -108,6 +108,9 @@ def _codes_in_source() -> set[str]:
     for module in ("validate/mesh.py", "validate/references.py"):
         source = (COMPILER / module).read_text(encoding="utf-8")
         codes.update(re.findall(r'diags\.(?:error|warning)\(\s*"([a-z0-9-]+)"', source))
+    for module in ("validate/peers.py", "validate/system.py"):
+        source = (COMPILER / module).read_text(encoding="utf-8")
+        codes.update(re.findall(r'"(policy-[a-z0-9-]+)"', source))
     for module in ("load/yaml.py", "load/scalars.py"):
         source = (COMPILER / module).read_text(encoding="utf-8")
         codes.update(re.findall(r'"((?:load|yaml)-[a-z-]+)"', source))
@@ -117,7 +120,7 @@ def _codes_in_source() -> set[str]:
 def test_every_load_and_semantic_code_has_a_case() -> None:
     seen: set[str] = set()
     for case in CASES:
-        seen.update(re.findall(r"(?:error|warning)\[([a-z0-9-]+)\]", case.read_text("utf-8")))
+        seen.update(re.findall(r"(?:error|warning|note)\[([a-z0-9-]+)\]", case.read_text("utf-8")))
     codes = _codes_in_source()
     assert len(codes) > 30, "the code patterns stopped matching the checks"
     assert sorted(codes - seen - NOT_IN_CASES) == []
@@ -138,5 +141,7 @@ def test_every_code_is_documented() -> None:
     )
     in_cases: set[str] = set()
     for case in CASES:
-        in_cases.update(re.findall(r"(?:error|warning)\[([a-z0-9-]+)\]", case.read_text("utf-8")))
+        in_cases.update(
+            re.findall(r"(?:error|warning|note)\[([a-z0-9-]+)\]", case.read_text("utf-8"))
+        )
     assert sorted((_codes_in_source() | in_cases) - documented) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cache
 from pathlib import Path
@@ -13,6 +14,8 @@ from compiler import reach
 from compiler.model import PortRange
 from compiler.render.cilium_rules import CiliumRuleError, check_policy
 from compiler.render.policies import CLUSTER_LABEL, render_policies
+from compiler.resolve.model import WorkloadSet
+from compiler.validate.endpoints import Endpoint, parse_endpoint
 from tests.conftest import FLEETS, require_upstream
 from tests.policy_evaluator import Evaluator, Pod, by_cluster, resolve_text
 
@@ -67,6 +70,20 @@ def assert_valid(obj: dict[str, Any]) -> None:
 
 def contoso() -> Any:
     return resolve_text((FLEETS / "contoso" / "fleet.yaml").read_text())
+
+
+def pods_only(resolved: Any) -> Any:
+    """`resolved` less the policies tests/policy_evaluator.py cannot read yet (entities, CIDR
+    sets, FQDNs and L7: issue 12, part 7); flows between pods without L7 rules keep their
+    meaning, so the evaluator and the reachability model must still agree on them."""
+    kept = tuple(
+        p
+        for p in resolved.policies
+        if isinstance(p.source, WorkloadSet)
+        and isinstance(p.destination, WorkloadSet)
+        and p.http is None
+    )
+    return dataclasses.replace(resolved, policies=kept)
 
 
 def peer_selectors(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -158,19 +175,30 @@ def test_rendering_is_deterministic_and_independent_of_input_order() -> None:
     assert first == again
 
 
-def contoso_expectations() -> list[tuple[str, str, str, bool]]:
+def contoso_expectations(pods: bool = False) -> list[tuple[str, str, str, bool]]:
+    """(from, to, port, allowed) of contoso's expectations; with `pods`, only those between
+    two pods and without an HTTP request (what `pods_only` keeps the meaning of)."""
     from ruamel.yaml import YAML
 
     data = YAML(typ="safe").load((FLEETS / "contoso" / "fleet.yaml").read_text())
-    return [(e["from"], e["to"], e["port"], e["allowed"]) for e in data["spec"]["expectations"]]
+    return [
+        (e["from"], e["to"], e["port"], e["allowed"])
+        for e in data["spec"]["expectations"]
+        if not pods
+        or (
+            "http" not in e
+            and isinstance(parse_endpoint(e["from"]), Endpoint)
+            and isinstance(parse_endpoint(e["to"]), Endpoint)
+        )
+    ]
 
 
 @pytest.mark.parametrize("default_local_cluster", [True, False], ids=["cilium-1.19", "cilium-1.18"])
-@pytest.mark.parametrize(("src", "dst", "port", "allowed"), contoso_expectations())
+@pytest.mark.parametrize(("src", "dst", "port", "allowed"), contoso_expectations(pods=True))
 def test_rendered_contoso_enforces_its_expectations(
     src: str, dst: str, port: str, allowed: bool, default_local_cluster: bool
 ) -> None:
-    resolved = contoso()
+    resolved = pods_only(contoso())
     evaluator = Evaluator(by_cluster(render_policies(resolved)), default_local_cluster)
     a, b = reach.parse(resolved, src), reach.parse(resolved, dst)
     wanted = PortRange.parse(port)
@@ -193,14 +221,16 @@ def test_contoso_expectations_cover_every_kind_of_decision() -> None:
                 p.action == "allow" and reach.names_flow(p, a, b, wanted.protocol, wanted.low)
                 for p in resolved.policies
             )
-        crossing.add((decision.allowed, a.cluster != b.cluster))
+        if isinstance(a, reach.Endpoint) and isinstance(b, reach.Endpoint):
+            crossing.add((decision.allowed, a.cluster != b.cluster))
     assert {"allow-rule", "deny-rule", "default-deny"} <= kinds
     assert crossing == {(True, True), (True, False), (False, True), (False, False)}
 
 
 def test_dns_stays_open_under_default_deny_egress(tmp_path: Path) -> None:
-    text = (FLEETS / "contoso" / "fleet.yaml").read_text().replace("egress: allow", "egress: deny")
-    resolved = resolve_text(text)
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text()
+    resolved = pods_only(resolve_text(text))
+    assert resolved.default_egress == "deny"
     evaluator = Evaluator(by_cluster(render_policies(resolved)))
     gateway = Pod("us-api", "api", (("app", "gateway"),))
     dns = Pod("us-api", "kube-system", (("k8s-app", "kube-dns"),))
@@ -342,7 +372,11 @@ spec:
 
 
 def test_a_rule_naming_kube_system_leaves_the_rest_of_it_alone() -> None:
-    text = (FLEETS / "contoso" / "fleet.yaml").read_text()
+    # egress allowed, so that only kube-system's side of each flow is in question (and
+    # without the expectations, which say what egress deny means)
+    text = (FLEETS / "contoso" / "fleet.yaml").read_text().split("  expectations:")[0]
+    text = text.replace("egress: deny", "egress: allow")
+    assert "egress: allow" in text
     text = text.replace(
         "  guardrails:",
         "    - name: no-dev-to-system\n"
@@ -351,7 +385,7 @@ def test_a_rule_naming_kube_system_leaves_the_rest_of_it_alone() -> None:
         "      to: {namespace: kube-system, selector: {app: metrics}}\n"
         "  guardrails:",
     )
-    resolved = resolve_text(text)
+    resolved = pods_only(resolve_text(text))
     assert "kube-system" not in resolved.namespaces("us-api")
     files = render_policies(resolved)
     in_kube_system = [f for f in files if "kube-system" in f.path]

@@ -14,8 +14,8 @@ from compiler.render import clustermesh
 from compiler.resolve.model import ResolvedFleet
 from tests.render_support import (
     cilium_values_schema,
+    closed_crd_schema,
     compile_data,
-    crd_schema,
     fleet_data,
     objects,
     schema_errors,
@@ -59,18 +59,19 @@ def _values(resolved: ResolvedFleet) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_values_match_the_upstream_cilium_schema(name: str) -> None:
     compiled = VARIANTS[name]()
-    schema = cilium_values_schema()
     for configmaps in objects(compiled, "ConfigMap"):
         path, obj = configmaps
         values = YAML(typ="safe").load(io.StringIO(obj["data"]["values.yaml"]))
-        assert schema_errors(schema, values) == [], path
+        version = compiled.resolved.cluster(path.split("/")[1]).cilium_version
+        assert schema_errors(cilium_values_schema(version), values) == [], path
 
 
 def test_the_schema_check_can_fail() -> None:
     values = _values(variant().resolved)["us-api"]
     values["clustermesh"]["config"]["clusters"] = "us-api"
     values["cluster"]["id"] = "3"
-    assert len(schema_errors(cilium_values_schema(), values)) == 2
+    values["clustermesh"]["policyDefaultLocalClusters"] = True  # misspelled: refused
+    assert len(schema_errors(cilium_values_schema(), values)) == 3
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -195,9 +196,17 @@ def test_helmrelease_matches_the_flux_crd(name: str) -> None:
     compiled = VARIANTS[name]()
     releases = objects(compiled, "HelmRelease")
     assert len(releases) == len(compiled.resolved.clusters)
-    schema = crd_schema(HELMRELEASE_CRD, "v2")
+    schema = closed_crd_schema(HELMRELEASE_CRD, "v2")
     for path, obj in releases:
         assert schema_errors(schema, obj) == [], path
+        spec = obj["spec"]
+        assert spec["timeout"] == "10m"
+        assert spec["install"]["remediation"] == {"retries": 3}
+        assert spec["upgrade"]["remediation"] == {
+            "retries": 3,
+            "remediateLastFailure": True,
+            "strategy": "rollback",
+        }
         assert obj["spec"]["valuesFrom"] == [
             {"kind": "ConfigMap", "name": "cilium-fleet-values", "valuesKey": "values.yaml"}
         ]
@@ -208,7 +217,15 @@ def test_helmrelease_matches_the_flux_crd(name: str) -> None:
 def test_helmrelease_schema_check_can_fail() -> None:
     release = objects(VARIANTS["helmrelease"](), "HelmRelease")[0][1]
     release["spec"]["valuesFrom"][0]["kind"] = "Service"
-    assert schema_errors(crd_schema(HELMRELEASE_CRD, "v2"), release) != []
+    release["spec"]["upgrade"]["remediation"]["retry"] = 3  # misspelled: refused
+    assert len(schema_errors(closed_crd_schema(HELMRELEASE_CRD, "v2"), release)) == 2
+
+
+def test_helmrelease_timing_is_configurable() -> None:
+    compiled = variant(cilium={"helmRelease": {"enabled": True, "timeout": "20m", "retries": 0}})
+    (_, release), *_ = objects(compiled, "HelmRelease")
+    assert release["spec"]["timeout"] == "20m"
+    assert release["spec"]["install"]["remediation"] == {"retries": 0}
 
 
 def test_release_location_is_configurable() -> None:

@@ -21,8 +21,8 @@ from compiler.render.output import File
 from tests.conftest import FLEETS, ROOT, require_tool
 from tests.render_support import (
     by_path,
+    closed_crd_schema,
     compile_data,
-    crd_schema,
     fleet_data,
     objects,
     schema_errors,
@@ -48,9 +48,12 @@ def test_flux_kustomizations_match_the_crd_and_fleet() -> None:
         "path": "./deploy/rendered/",
         "namespace": "gitops",
         "interval": "5m",
+        "retryInterval": "30s",
+        "timeout": "3m",
+        "dependsOn": [{"name": "namespaces"}, {"name": "crds", "namespace": "infra"}],
     }
     compiled = compile_data(data)
-    schema = crd_schema(KUSTOMIZATION_CRD, "v1")
+    schema = closed_crd_schema(KUSTOMIZATION_CRD, "v1")
     found = _flux_objects(compiled)
     assert len(found) == 2 * len(compiled.resolved.clusters)
     for path, obj in found:
@@ -58,6 +61,7 @@ def test_flux_kustomizations_match_the_crd_and_fleet() -> None:
         cluster = path.split("/")[1]
         spec = obj["spec"]
         assert spec["prune"] is True and spec["interval"] == "5m"
+        assert spec["retryInterval"] == "30s"
         assert spec["sourceRef"] == {
             "kind": "OCIRepository",
             "name": "fleet",
@@ -66,11 +70,18 @@ def test_flux_kustomizations_match_the_crd_and_fleet() -> None:
         assert obj["metadata"]["namespace"] == "gitops"
         if obj["metadata"]["name"] == f"fleetc-{cluster}":
             assert spec["path"] == f"./deploy/rendered/clusters/{cluster}"
-            assert spec["dependsOn"] == [{"name": f"fleetc-{cluster}-cilium"}]
+            assert spec["dependsOn"] == [
+                {"name": f"fleetc-{cluster}-cilium"},
+                {"name": "namespaces"},
+                {"name": "crds", "namespace": "infra"},
+            ]
+            assert spec["timeout"] == "3m" and spec["wait"] is True
+            assert "healthChecks" not in spec
         else:
             assert obj["metadata"]["name"] == f"fleetc-{cluster}-cilium"
             assert spec["path"] == f"./deploy/rendered/clusters/{cluster}/cilium"
-            assert "dependsOn" not in spec
+            assert "dependsOn" not in spec and "wait" not in spec
+            assert spec["timeout"] == "10m"  # spec.cilium.helmRelease.timeout
             assert spec["healthChecks"] == [
                 {
                     "apiVersion": "helm.toolkit.fluxcd.io/v2",
@@ -85,7 +96,9 @@ def test_flux_schema_check_can_fail() -> None:
     obj = copy.deepcopy(_flux_objects(variant())[0][1])
     del obj["spec"]["prune"]
     obj["spec"]["sourceRef"]["kind"] = "HelmRepository"
-    assert len(schema_errors(crd_schema(KUSTOMIZATION_CRD, "v1"), obj)) == 2
+    obj["spec"]["retryIntervall"] = "1m"  # misspelled: the closed schema refuses it
+    obj["spec"]["dependsOn"] = [{"name": "x", "namesapce": "y"}]
+    assert len(schema_errors(closed_crd_schema(KUSTOMIZATION_CRD, "v1"), obj)) == 4
 
 
 def test_every_object_listed_exactly_once() -> None:
@@ -209,36 +222,49 @@ def test_kubectl_kustomize_builds_every_root(tmp_path: Path) -> None:
     assert seeds[0]["data"]["cidr.batch"] == "# seeds\n"
 
 
+def _service(name: str, namespace: str | None = None) -> str:
+    metadata: dict[str, Any] = {"name": name, "annotations": {"team": "payments"}}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata,
+            "spec": {"selector": {"app": name}, "ports": [{"port": 443}]},
+        }
+    )
+
+
 def test_kubectl_kustomize_applies_the_annotation_component(tmp_path: Path) -> None:
+    """The layout docs/helmrelease.md shows: a base that sets the namespace, an overlay per
+    cluster that includes the component. A same-named Service in another namespace of the same
+    build is not patched: every patch target names its namespace."""
     kubectl = require_tool("kubectl")
     compiled = variant(mesh={"serviceDiscovery": "annotations"})
     write_tree(compiled.files, tmp_path / "rendered")
     _kustomize(kubectl, tmp_path / "rendered" / "clusters" / "eu-payments")
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "service.yaml").write_text(
-        dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": "payments", "annotations": {"team": "payments"}},
-                "spec": {"selector": {"app": "payments"}, "ports": [{"port": 443}]},
-            }
-        )
+    base = tmp_path / "app" / "base"
+    base.mkdir(parents=True)
+    (base / "service.yaml").write_text(_service("payments"))
+    (base / "kustomization.yaml").write_text(
+        dump({"namespace": "payments", "resources": ["service.yaml"]})
     )
-    (app / "kustomization.yaml").write_text(
+    overlay = tmp_path / "app" / "eu-payments"
+    overlay.mkdir()
+    (overlay / "other.yaml").write_text(_service("payments", "payments-staging"))
+    (overlay / "kustomization.yaml").write_text(
         dump(
             {
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",
                 "kind": "Kustomization",
-                "namespace": "payments",
-                "resources": ["service.yaml"],
-                "components": ["../rendered/clusters/eu-payments/global-services/payments"],
+                "resources": ["../base", "other.yaml"],
+                "components": ["../../rendered/clusters/eu-payments/global-services/payments"],
             }
         )
     )
-    (service,) = _kustomize(kubectl, app)
-    assert service["metadata"]["namespace"] == "payments"
+    built = {o["metadata"]["namespace"]: o for o in _kustomize(kubectl, overlay)}
+    service, other = built["payments"], built["payments-staging"]
     assert service["metadata"]["annotations"] == {
         "team": "payments",
         "service.cilium.io/global": "true",
@@ -246,6 +272,7 @@ def test_kubectl_kustomize_applies_the_annotation_component(tmp_path: Path) -> N
         "service.cilium.io/affinity": "local",
     }
     assert service["spec"]["ports"] == [{"port": 443}]
+    assert other["metadata"]["annotations"] == {"team": "payments"}
 
 
 _DIGEST = """

@@ -87,7 +87,10 @@ def test_annotation_mode_renders_components_not_exports() -> None:
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
         "patches": [
-            {"path": "service-payments.yaml", "target": {"kind": "Service", "name": "payments"}}
+            {
+                "path": "service-payments.yaml",
+                "target": {"kind": "Service", "name": "payments", "namespace": "payments"},
+            }
         ],
     }
     patched = {

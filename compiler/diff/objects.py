@@ -42,7 +42,7 @@ class ObjectChange:
 
 def _cluster_of(path: str) -> str:
     parts = path.split("/")
-    if len(parts) >= 2 and parts[0] in ("clusters", "flux"):
+    if len(parts) >= 2 and parts[0] in ("clusters", "flux", "bootstrap"):
         return parts[1].removesuffix(".yaml")
     return ""
 

@@ -3,91 +3,113 @@
 Field names are the YAML names (camelCase), so error locations and the schema read like the
 file. Models are strict (no silent coercion: ``id: "1"`` or ``port: true`` are errors) and
 forbid unknown fields. Rules that relate several objects live in `compiler.validate`, where
-a diagnostic can point at both places.
+a diagnostic can point at both places. Every field has a description: editors show it.
+Policies, guardrails and expectations are in `compiler.model.rules`; the Cilium, Flux and
+guard settings in `compiler.model.settings`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from compiler.model.base import Strict
+from compiler.model.rules import (
+    ClusterLabelSelector,
+    ClusterSelector,
+    Expectation,
+    Guardrail,
+    HTTPRule,
+    LabelSelectorRequirement,
+    Peer,
+    Policy,
+    Request,
+    Target,
+)
+from compiler.model.settings import (
+    Cilium,
+    CiliumHelmRelease,
+    Flux,
+    FluxDependency,
+    FluxSourceRef,
+    Guard,
+    HelmReleaseRef,
+    SourceRef,
+)
 from compiler.model.types import (
     CIDR,
-    FQDN,
     IP,
     ClusterName,
-    Entity,
-    LabelKey,
     Labels,
     Name,
     PortNumber,
-    PortSpec,
     Protocol,
     Version,
 )
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "Cilium",
+    "CiliumHelmRelease",
+    "ClusterLabelSelector",
+    "ClusterSelector",
+    "Expectation",
+    "Fleet",
+    "Flux",
+    "FluxDependency",
+    "FluxSourceRef",
+    "Guard",
+    "Guardrail",
+    "HTTPRule",
+    "HelmReleaseRef",
+    "LabelSelectorRequirement",
+    "Peer",
+    "Policy",
+    "Request",
+    "SourceRef",
+    "Strict",
+    "Target",
+]
 
 API_VERSION = "fleetc.dev/v1alpha1"
 KIND = "Fleet"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", strict=True, frozen=True, validate_by_alias=True, validate_by_name=True
-    )
-
-
 class Metadata(Strict):
-    name: Name
-    labels: Labels = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    """The fleet's name, labels and annotations."""
 
-
-class HelmReleaseRef(Strict):
-    """Where the Cilium HelmRelease lives; the cluster Kustomization depends on it."""
-
-    name: Name = "cilium"
-    namespace: Name = "kube-system"
-
-
-class SourceRef(Strict):
-    kind: Literal["GitRepository", "OCIRepository", "Bucket", "HelmRepository"] = "GitRepository"
-    name: Name = "flux-system"
-    namespace: Name = "flux-system"
-
-
-class CiliumHelmRelease(Strict):
-    """Ask fleetc to render a complete Cilium HelmRelease rather than only its values."""
-
-    enabled: bool = False
-    chartVersion: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+.*$")] = "1.19.2"
-    sourceRef: SourceRef = Field(
-        default_factory=lambda: SourceRef(kind="HelmRepository", name="cilium")
+    name: Name = Field(description="The fleet's name (a DNS-1123 label).", examples=["contoso"])
+    labels: Labels = Field(default_factory=dict, description="Labels for people and tools.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations for people and tools."
     )
-    interval: Annotated[str, Field(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")] = "1h"
-
-
-class Cilium(Strict):
-    version: Version
-    maxConnectedClusters: Literal[255, 511] = 255
-    routingMode: Literal["tunnel", "native"] = "tunnel"
-    tunnelProtocol: Literal["vxlan", "geneve"] = "vxlan"
-    nativeRoutingCIDR: CIDR | None = None
-    encryption: Literal["none", "wireguard", "ipsec"] = "none"
-    release: HelmReleaseRef = Field(default_factory=HelmReleaseRef)
-    helmRelease: CiliumHelmRelease = Field(default_factory=CiliumHelmRelease)
 
 
 class IssuerRef(Strict):
-    kind: Literal["Issuer", "ClusterIssuer"] = "ClusterIssuer"
-    name: Name
-    group: str = "cert-manager.io"
+    """A cert-manager issuer: one CA shared by every cluster of the mesh."""
+
+    kind: Literal["Issuer", "ClusterIssuer"] = Field(
+        default="ClusterIssuer", description="The issuer's kind."
+    )
+    name: Name = Field(description="The issuer's name.", examples=["fleet-mesh-ca"])
+    group: str = Field(default="cert-manager.io", description="The issuer's API group.")
 
 
 class TLS(Strict):
-    method: Literal["certmanager", "cronJob", "helm"] = "cronJob"
-    issuerRef: IssuerRef | None = None
+    """How the clustermesh-apiserver's certificates are made; no key is ever rendered."""
+
+    method: Literal["certmanager", "cronJob", "helm"] = Field(
+        default="cronJob",
+        description="`certmanager` (with issuerRef), or Cilium's own `cronJob` or `helm`.",
+    )
+    issuerRef: IssuerRef | None = Field(
+        default=None,
+        description="The cert-manager issuer, for method certmanager.",
+        examples=[{"kind": "ClusterIssuer", "name": "fleet-mesh-ca"}],
+    )
 
     @model_validator(mode="after")
     def _issuer(self) -> TLS:
@@ -101,31 +123,66 @@ class TLS(Strict):
 
 
 class Apiserver(Strict):
-    serviceType: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
-    annotations: dict[str, str] = Field(default_factory=dict)
+    """The clustermesh-apiserver's Service, which peers connect to."""
+
+    serviceType: Literal["LoadBalancer", "NodePort"] = Field(
+        default="LoadBalancer", description="The Service type."
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Service annotations, e.g. for an internal load balancer.",
+        examples=[{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}],
+    )
 
 
 class Mesh(Strict):
-    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] = "mesh.cilium.io"
-    serviceDiscovery: Literal["mcs-api", "annotations"] = "mcs-api"
-    apiserver: Apiserver = Field(default_factory=Apiserver)
-    tls: TLS = Field(default_factory=TLS)
+    """Cluster Mesh: domain, service discovery, the apiserver and its TLS."""
+
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] = Field(
+        default="mesh.cilium.io",
+        description="The DNS domain peers given by IPs are dialled under (<cluster>.<domain>).",
+    )
+    serviceDiscovery: Literal["mcs-api", "annotations"] = Field(
+        default="mcs-api",
+        description="`mcs-api`: ServiceExports; `annotations`: Cilium's global-service"
+        " annotations, as kustomize patches.",
+    )
+    apiserver: Apiserver = Field(
+        default_factory=Apiserver, description="The clustermesh-apiserver's Service."
+    )
+    tls: TLS = Field(default_factory=TLS, description="How its certificates are made.")
 
 
 class Defaults(Strict):
-    ingress: Literal["allow", "deny"] = "allow"
-    egress: Literal["allow", "deny"] = "allow"
+    """What passes where no policy says: for the namespaces fleetc manages only."""
+
+    ingress: Literal["allow", "deny"] = Field(
+        default="allow", description="Incoming connections to managed namespaces."
+    )
+    egress: Literal["allow", "deny"] = Field(
+        default="allow", description="Outgoing connections (DNS keeps working)."
+    )
 
 
 class MeshEndpoint(Strict):
+    """How peers reach this cluster's clustermesh-apiserver: an address or IPs."""
+
     address: (
         Annotated[
             str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
         ]
         | None
-    ) = None
-    ips: Annotated[list[IP], Field(min_length=1)] | None = None
-    port: PortNumber = 2379
+    ) = Field(
+        default=None,
+        description="A DNS name of the apiserver (added to its certificate).",
+        examples=["mesh.eu-payments.contoso.internal"],
+    )
+    ips: Annotated[list[IP], Field(min_length=1)] | None = Field(
+        default=None,
+        description="The apiserver's IPs, dialled as <cluster>.<mesh.domain>.",
+        examples=[["172.16.1.100"]],
+    )
+    port: PortNumber = Field(default=2379, description="The apiserver's port.")
 
     @model_validator(mode="after")
     def _one_of(self) -> MeshEndpoint:
@@ -139,244 +196,132 @@ class MeshEndpoint(Strict):
 
 
 class Cluster(Strict):
-    name: ClusterName
-    id: Annotated[int, Field(ge=1, le=511)]
-    region: str | None = None
-    labels: Labels = Field(default_factory=dict)
-    ciliumVersion: Version | None = Field(
-        default=None, description="this cluster's Cilium minor when it differs from the fleet's"
+    """One Kubernetes cluster with Cilium, a member of the mesh."""
+
+    name: ClusterName = Field(
+        description="Cilium's cluster name: at most 32 characters, not `default`; never change"
+        " it on a running cluster.",
+        examples=["eu-payments"],
     )
-    podCIDRs: Annotated[list[CIDR], Field(min_length=1)]
-    serviceCIDRs: list[CIDR] = Field(default_factory=list)
-    nodeCIDRs: list[CIDR] = Field(default_factory=list)
-    meshEndpoint: MeshEndpoint
+    id: Annotated[int, Field(ge=1, le=511)] = Field(
+        description="Cilium's cluster ID, unique, 1..maxConnectedClusters; never change it on a"
+        " running cluster.",
+        examples=[1],
+    )
+    region: str | None = Field(
+        default=None, description="Where it runs, for guardrails and selectors.",
+        examples=["westeurope"],
+    )  # fmt: skip
+    labels: Labels = Field(
+        default_factory=dict,
+        description="Labels that cluster selectors match.",
+        examples=[{"env": "prod", "tier": "payments"}],
+    )
+    ciliumVersion: Version | None = Field(
+        default=None, description="This cluster's Cilium minor when it differs from the fleet's."
+    )
+    podCIDRs: Annotated[list[CIDR], Field(min_length=1)] = Field(
+        description="Pod ranges (IPv4 and/or IPv6); no overlap with any other cluster's.",
+        examples=[["10.1.0.0/16", "fd00:10:1::/48"]],
+    )
+    serviceCIDRs: list[CIDR] = Field(
+        default_factory=list, description="Service ranges.", examples=[["10.101.0.0/16"]]
+    )
+    nodeCIDRs: list[CIDR] = Field(
+        default_factory=list, description="Node ranges.", examples=[["172.16.1.0/24"]]
+    )
+    meshEndpoint: MeshEndpoint = Field(
+        description="How peers reach this cluster's clustermesh-apiserver."
+    )
 
 
 class ServicePort(Strict):
-    name: Name | None = None
-    port: PortNumber
-    protocol: Protocol = "TCP"
+    """A port of a service."""
+
+    name: Name | None = Field(default=None, description="The port's name.", examples=["https"])
+    port: PortNumber = Field(description="The port number.", examples=[443])
+    protocol: Protocol = Field(default="TCP", description="TCP, UDP or SCTP.")
 
 
 class Service(Strict):
-    name: Name
-    namespace: Name
-    selector: Annotated[Labels, Field(min_length=1)]
-    ports: list[ServicePort] = Field(default_factory=list)
-    clusters: Annotated[list[ClusterName], Field(min_length=1)]
-    export: bool = True
-    affinity: Literal["local", "remote", "none"] = "none"
-    shared: bool = True
+    """A named workload: exported to the mesh (a global service) unless export is false."""
 
-
-class LabelSelectorRequirement(Strict):
-    key: LabelKey
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _values(self) -> LabelSelectorRequirement:
-        if self.operator in ("In", "NotIn") and not self.values:
-            raise PydanticCustomError(
-                "selector_values", "operator {op} needs at least one value", {"op": self.operator}
-            )
-        if self.operator in ("Exists", "DoesNotExist") and self.values:
-            raise PydanticCustomError(
-                "selector_values", "operator {op} takes no values", {"op": self.operator}
-            )
-        return self
-
-
-class ClusterLabelSelector(Strict):
-    matchLabels: Labels = Field(default_factory=dict)
-    matchExpressions: list[LabelSelectorRequirement] = Field(default_factory=list)
-    cel: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> ClusterLabelSelector:
-        if self.cel is not None and (self.matchLabels or self.matchExpressions):
-            raise PydanticCustomError(
-                "selector_kind", "a cluster selector is either labels or cel, not both", {}
-            )
-        return self
-
-
-def _selector_kind(value: Any) -> str:
-    return "names" if isinstance(value, list) else "selector"
-
-
-ClusterSelector = Annotated[
-    Annotated[list[ClusterName], Tag("names")] | Annotated[ClusterLabelSelector, Tag("selector")],
-    Discriminator(_selector_kind),
-]
-
-
-class Peer(Strict):
-    """One side of a policy: exactly one kind of peer.
-
-    A service (``ns/name``), a workload set (any of clusters, namespace, selector; absent parts
-    mean any), Cilium entities, CIDRs (with exceptions) or DNS names (``to`` only).
-    """
-
-    service: Annotated[str, Field(pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")] | None = None
-    clusters: ClusterSelector | None = None
-    namespace: Name | None = None
-    selector: Labels | None = None
-    entities: Annotated[list[Entity], Field(min_length=1)] | None = None
-    cidrs: Annotated[list[CIDR], Field(min_length=1)] | None = None
-    except_: Annotated[list[CIDR] | None, Field(alias="except", min_length=1)] = None
-    fqdns: Annotated[list[FQDN], Field(min_length=1)] | None = None
-
-    @property
-    def kinds(self) -> list[str]:
-        """The peer kinds this side names, in the order they are documented."""
-        kinds = []
-        if self.service is not None:
-            kinds.append("service")
-        if self.clusters is not None or self.namespace is not None or self.selector is not None:
-            kinds.append("workloads")
-        if self.entities is not None:
-            kinds.append("entities")
-        if self.cidrs is not None:
-            kinds.append("cidrs")
-        if self.fqdns is not None:
-            kinds.append("fqdns")
-        return kinds
-
-    @property
-    def in_fleet(self) -> bool:
-        """A service or a workload set: pods of the fleet, with identities in its clusters."""
-        return self.entities is None and self.cidrs is None and self.fqdns is None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Peer:
-        if self.except_ is not None and self.cidrs is None:
-            raise PydanticCustomError(
-                "peer_kind",
-                "'except' narrows 'cidrs'; it cannot stand without them",
-                {"hint": "cidrs: [10.50.0.0/16], except: [10.50.9.0/24]"},
-            )
-        kinds = self.kinds
-        if len(kinds) > 1:
-            if kinds[:2] == ["service", "workloads"]:
-                raise PydanticCustomError(
-                    "peer_kind",
-                    "'service' stands alone; it cannot be combined with clusters, namespace or"
-                    " selector",
-                    {},
-                )
-            raise PydanticCustomError(
-                "peer_kind",
-                "a policy side names exactly one kind of peer, not {kinds}",
-                {"kinds": " and ".join(kinds), "hint": "write one policy per kind of peer"},
-            )
-        return self
-
-
-class HTTPRule(Strict):
-    """An HTTP request an L7 rule lets through: method and path are regular expressions
-    (POSIX extended, matched against the whole method or path), absent means any."""
-
-    method: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> HTTPRule:
-        if self.method is None and self.path is None:
-            raise PydanticCustomError(
-                "http_rule",
-                "an HTTP rule names a method, a path or both",
-                {"hint": 'http: [{method: GET, path: "/v1/.*"}]'},
-            )
-        return self
-
-
-class Target(Peer):
-    ports: list[PortSpec] | None = None
-    http: Annotated[list[HTTPRule], Field(min_length=1)] | None = None
-
-
-class Policy(Strict):
-    name: Name
-    description: str | None = None
-    action: Literal["allow", "deny"]
-    from_: Annotated[Peer, Field(alias="from")]
-    to: Target
-
-
-class Guardrail(Strict):
-    name: Name
-    expression: Annotated[str, Field(min_length=1, max_length=8192)]
-    message: str
-
-
-class Request(Strict):
-    """One concrete HTTP request, for expectations about L7 rules."""
-
-    method: Annotated[str, Field(pattern=r"^[A-Z]+$", max_length=32)] = "GET"
-    path: Annotated[str, Field(pattern=r"^/", max_length=1024)] = "/"
-
-
-class Expectation(Strict):
-    name: str | None = None
-    from_: Annotated[str, Field(alias="from", min_length=3)]
-    to: Annotated[str, Field(min_length=3)]
-    port: PortSpec
-    http: Request | None = None
-    allowed: bool
-
-
-class FluxSourceRef(Strict):
-    """The Flux source holding the rendered output (kinds a Flux Kustomization accepts)."""
-
-    kind: Literal["GitRepository", "OCIRepository", "Bucket"] = "GitRepository"
-    name: Name = "flux-system"
-    namespace: Name = "flux-system"
-
-
-class Flux(Strict):
-    """How the per-cluster Flux Kustomizations find the rendered output."""
-
-    sourceRef: FluxSourceRef = Field(default_factory=FluxSourceRef)
-    path: Annotated[str, Field(pattern=r"^\./[-A-Za-z0-9_./]*$")] = "./rendered"
-    namespace: Name = "flux-system"
-    interval: Annotated[str, Field(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")] = "10m"
-
-
-class Guard(Strict):
-    enabled: bool = False
-    mode: Literal["audit", "enforce", "off"] = "audit"
-    """``off`` keeps the loader DaemonSet only to detach the guard from every node; set
-    ``enabled: false`` once it has rolled out (removing the DaemonSet detaches nothing)."""
-    image: Annotated[str, Field(min_length=1)] = "fleetc/fleet-guard:0.1.0"
-    namespace: Name = "kube-system"
+    name: Name = Field(description="The Service's name.", examples=["payments"])
+    namespace: Name = Field(description="The Service's namespace.", examples=["payments"])
+    selector: Annotated[Labels, Field(min_length=1)] = Field(
+        description="The labels of the pods behind it.", examples=[{"app": "payments"}]
+    )
+    ports: list[ServicePort] = Field(
+        default_factory=list, description="Its ports; identical wherever it is exported."
+    )
+    clusters: Annotated[list[ClusterName], Field(min_length=1)] = Field(
+        description="The clusters its backends run in.", examples=[["eu-payments", "eu-standby"]]
+    )
+    export: bool = Field(
+        default=True,
+        description="Export it to the mesh; false names it only for policies.",
+    )
+    affinity: Literal["local", "remote", "none"] = Field(
+        default="none", description="Which backends a client prefers: local, remote or none."
+    )
+    shared: bool = Field(
+        default=True,
+        description="Share local backends with the mesh; false imports remote backends only.",
+    )
 
 
 class Wave(Strict):
     """A step of a staged rollout: its clusters (absent in the last wave: every cluster left)."""
 
-    name: Name
-    clusters: ClusterSelector | None = None
+    name: Name = Field(description="The wave's name, for --wave NAME.", examples=["canary"])
+    clusters: ClusterSelector | None = Field(
+        default=None,
+        description="Its clusters: names, matchLabels/matchExpressions or cel; a cluster"
+        " belongs to the first wave that selects it. Absent (last wave only): the rest.",
+        examples=[["dev"], {"matchLabels": {"continent": "eu"}}],
+    )
 
 
 class Rollout(Strict):
-    waves: list[Wave] = Field(default_factory=list)
+    """How a change reaches the clusters: wave by wave (fleetc commit --wave NAME)."""
+
+    waves: list[Wave] = Field(
+        default_factory=list, description="The waves, in order; none: every cluster at once."
+    )
 
 
 class Spec(Strict):
-    cilium: Cilium
-    mesh: Mesh = Field(default_factory=Mesh)
-    defaults: Defaults = Field(default_factory=Defaults)
-    clusters: Annotated[list[Cluster], Field(min_length=1, max_length=511)]
-    services: list[Service] = Field(default_factory=list)
-    policies: list[Policy] = Field(default_factory=list)
-    guardrails: list[Guardrail] = Field(default_factory=list)
-    expectations: list[Expectation] = Field(default_factory=list)
-    flux: Flux = Field(default_factory=Flux)
-    guard: Guard = Field(default_factory=Guard)
+    """The fleet: Cilium, the mesh, clusters, services, policies and checks."""
+
+    cilium: Cilium = Field(description="Cilium settings shared by the mesh.")
+    mesh: Mesh = Field(default_factory=Mesh, description="Cluster Mesh settings.")
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="Default verdicts for managed namespaces."
+    )
+    clusters: Annotated[list[Cluster], Field(min_length=1, max_length=511)] = Field(
+        description="The clusters of the mesh."
+    )
+    services: list[Service] = Field(
+        default_factory=list, description="Named workloads, exported unless export is false."
+    )
+    policies: list[Policy] = Field(
+        default_factory=list, description="Fleet-wide policies; deny wins over allow."
+    )
+    guardrails: list[Guardrail] = Field(
+        default_factory=list, description="CEL rules over the whole fleet."
+    )
+    expectations: list[Expectation] = Field(
+        default_factory=list, description="Connectivity assertions, checked on every validate."
+    )
+    flux: Flux = Field(default_factory=Flux, description="Flux wiring of the output.")
+    guard: Guard = Field(default_factory=Guard, description="The fleet guard.")
     # Excluded from dumps: the wave plan is how output reaches clusters, not what it says,
     # so the fleet's meaning (the manifest digest, the revision a cluster is at) ignores it.
-    rollout: Rollout = Field(default_factory=Rollout, exclude=True)
+    rollout: Rollout = Field(
+        default_factory=Rollout,
+        exclude=True,
+        description="Staged rollout: the waves a change reaches the clusters in.",
+    )
 
 
 class Fleet(Strict):
@@ -384,7 +329,7 @@ class Fleet(Strict):
 
     model_config = ConfigDict(title="Fleet")
 
-    apiVersion: Literal["fleetc.dev/v1alpha1"]
-    kind: Literal["Fleet"]
-    metadata: Metadata
-    spec: Spec
+    apiVersion: Literal["fleetc.dev/v1alpha1"] = Field(description="Always fleetc.dev/v1alpha1.")
+    kind: Literal["Fleet"] = Field(description="Always Fleet.")
+    metadata: Metadata = Field(description="The fleet's name and labels.")
+    spec: Spec = Field(description="The fleet itself.")

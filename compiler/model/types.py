@@ -267,7 +267,7 @@ def _fqdn(value: str) -> str:
         raise PydanticCustomError(
             "fqdn", "{value} has an empty label", {"value": repr(value[:100])}
         )
-    if "**" in (value[3:] if value.startswith("**.") else value):
+    if "**" in (value[3:] if value.startswith("**.") else value) or value.rstrip(".") == "**":
         raise PydanticCustomError(
             "fqdn",
             "{value}: '**' is only valid as the prefix '**.' (every subdomain level)",
@@ -283,6 +283,12 @@ def _fqdn(value: str) -> str:
 
 
 def _fqdn_hint(value: str) -> str:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return f"an IP address is no DNS name: write to: {{cidrs: [{ip}/{ip.max_prefixlen}]}}"
     if "://" in value:
         return "name the host only, without a scheme: " + repr(
             value.split("://", 1)[1].split("/")[0]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 from compiler.resolve.model import (
     CIDRSet,
@@ -313,7 +314,26 @@ def _http_matches(rule: HTTPRule, method: str, path: str) -> bool:
 
 
 def _full(pattern: str, text: str) -> bool:
+    """`pattern` matches the whole of `text`, in RE2's syntax as Cilium's proxy (Envoy) reads
+    it; Python's `re` stands in where google-re2 is missing."""
+    matcher = _matcher(pattern)
+    return matcher is not None and matcher(text)
+
+
+@cache
+def _matcher(pattern: str) -> Callable[[str], bool] | None:
     try:
-        return re.fullmatch(pattern, text) is not None
-    except re.error:
-        return False
+        import re2  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - cel-python brings it
+        try:
+            compiled = re.compile(pattern)
+        except re.error:
+            return None
+        return lambda text: compiled.fullmatch(text) is not None
+    options = re2.Options()
+    options.log_errors = False  # it would write to stderr from C++
+    try:
+        rx = re2.compile(pattern, options)
+    except re2.error:
+        return None
+    return lambda text: rx.fullmatch(text) is not None

@@ -23,6 +23,14 @@ It runs last, because it lists what the others produced. Per cluster ``<c>``:
   policies and ServiceExports wait for Cilium and its CRDs. Flux ``dependsOn`` names
   Kustomizations, not HelmReleases; the health check is what ties the order to the release
   named in ``spec.cilium.release``. Both prune what fleetc stops rendering.
+
+Timing: both retry a failed reconciliation after ``spec.flux.retryInterval`` (a policy whose
+namespace does not exist yet should not wait a whole interval). ``fleetc-<c>-cilium`` waits
+for the Cilium release up to ``spec.cilium.helmRelease.timeout`` (an install rolls a
+DaemonSet over every node); ``fleetc-<c>`` waits up to ``spec.flux.timeout`` with ``wait:
+true``, so it is Ready only once what it applied is (the guard's DaemonSet rolled out), and
+Kustomizations of the user's that depend on it can trust that. It also ``dependsOn`` the
+user's own Kustomizations named in ``spec.flux.dependsOn`` (namespaces, CRDs).
 """
 
 from __future__ import annotations
@@ -129,6 +137,7 @@ def _flux_kustomization(
         "metadata": metadata(resolved, name, flux.namespace),
         "spec": {
             "interval": flux.interval,
+            "retryInterval": flux.retry_interval,
             "path": path,
             "prune": True,
             "sourceRef": {
@@ -150,6 +159,9 @@ def flux_kustomizations(resolved: ResolvedFleet, cluster: str) -> list[dict[str,
         cilium_kustomization_name(cluster),
         f"{base}/{CILIUM_DIR}",
         {
+            # `wait` would replace the health check with the objects applied here, and the
+            # HelmRelease may well be the user's, applied elsewhere.
+            "timeout": cilium.chart_timeout,
             "healthChecks": [
                 {
                     "apiVersion": "helm.toolkit.fluxcd.io/v2",
@@ -157,14 +169,21 @@ def flux_kustomizations(resolved: ResolvedFleet, cluster: str) -> list[dict[str,
                     "name": cilium.release_name,
                     "namespace": cilium.release_namespace,
                 }
-            ]
+            ],
         },
     )
+    depends: list[dict[str, str]] = [{"name": cilium_kustomization_name(cluster)}]
+    for dependency in resolved.flux.depends_on:
+        entry = {"name": dependency.name}
+        if dependency.namespace is not None:
+            entry["namespace"] = dependency.namespace
+        if entry not in depends:
+            depends.append(entry)
     rest = _flux_kustomization(
         resolved,
         kustomization_name(cluster),
         base,
-        {"dependsOn": [{"name": cilium_kustomization_name(cluster)}]},
+        {"timeout": resolved.flux.timeout, "wait": True, "dependsOn": depends},
     )
     return [values, rest]
 

@@ -266,7 +266,7 @@ def defaults_object(resolved: ResolvedFleet, cluster: str, namespace: str) -> di
             }
         ]
     source = (
-        f"{resolved.defaults_source} spec.defaults (ingress: {resolved.default_ingress},"
+        f"{resolved.source} spec.defaults (ingress: {resolved.default_ingress},"
         f" egress: {resolved.default_egress})"
     )
     return {

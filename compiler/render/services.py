@@ -8,9 +8,11 @@
   namespace it renders a kustomize *Component* under ``clusters/<c>/global-services/<ns>/``
   holding one patch per exported service (``service.cilium.io/global``, ``shared``,
   ``affinity``); the app's kustomization for that cluster adds the directory to its
-  ``components:`` (docs/helmrelease.md). Patches target a Service by kind and name only:
-  the component runs before the app's own ``namespace:`` transformer, when a namespace in the
-  target would not match yet, and choosing the component of one namespace scopes it instead.
+  ``components:`` (docs/helmrelease.md). Each patch targets a Service by kind, name and
+  namespace, so a build holding a same-named Service in another namespace leaves it alone.
+  A component runs before the including kustomization's own ``namespace:`` transformer, so
+  the Service must have its namespace by then: in its manifest, or from a base the including
+  kustomization builds on.
 - Namespaces: from Cilium 1.20 a cluster may export only namespaces marked global, so every
   namespace fleetc manages in such a cluster gets a Namespace object annotated
   ``clustermesh.cilium.io/global: "true"``. Flux never prunes it
@@ -70,7 +72,10 @@ def _component(services: list[Service]) -> dict[str, Any]:
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
         "patches": [
-            {"path": f"service-{s.name}.yaml", "target": {"kind": "Service", "name": s.name}}
+            {
+                "path": f"service-{s.name}.yaml",
+                "target": {"kind": "Service", "name": s.name, "namespace": s.namespace},
+            }
             for s in services
         ],
     }

@@ -20,6 +20,7 @@ from compiler.resolve.model import (
     Cluster,
     Endpoint,
     Entities,
+    FluxDependency,
     FluxSettings,
     FQDNs,
     GuardSettings,
@@ -191,6 +192,10 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
             chart_version=helm.chartVersion,
             chart_source=(helm.sourceRef.kind, helm.sourceRef.name, helm.sourceRef.namespace),
             chart_interval=helm.interval,
+            ipv6_native_routing_cidr=cilium.ipv6NativeRoutingCIDR,
+            policy_default_local_cluster=cilium.policyDefaultLocalCluster,
+            chart_timeout=helm.timeout,
+            chart_retries=helm.retries,
         ),
         mesh=Mesh(
             domain=mesh.domain,
@@ -214,6 +219,9 @@ def resolve(doc: Document, fleet: Fleet, diags: Diagnostics) -> ResolvedFleet:
             path=spec.flux.path,
             namespace=spec.flux.namespace,
             interval=spec.flux.interval,
+            retry_interval=spec.flux.retryInterval,
+            timeout=spec.flux.timeout,
+            depends_on=tuple(FluxDependency(d.name, d.namespace) for d in spec.flux.dependsOn),
         ),
         guard=GuardSettings(
             enabled=spec.guard.enabled,

@@ -199,6 +199,25 @@ class CiliumSettings:
     chart_source: tuple[str, str, str]
     """(kind, name, namespace) of the chart source for a rendered HelmRelease."""
     chart_interval: str
+    ipv6_native_routing_cidr: str | None = None
+    """The IPv6 routing range when `native_routing_cidr` is the IPv4 one (dual stack)."""
+    policy_default_local_cluster: bool | None = None
+    """fleet.yaml's choice; None keeps each cluster's Cilium default."""
+    chart_timeout: str = "10m"
+    chart_retries: int = 3
+
+    def routing_cidr(self, version: int) -> str | None:
+        """The native routing range of IP `version` (4 or 6), if any."""
+        for cidr in (self.native_routing_cidr, self.ipv6_native_routing_cidr):
+            if cidr is not None and ipaddress.ip_network(cidr).version == version:
+                return cidr
+        return None
+
+
+@dataclass(frozen=True)
+class FluxDependency:
+    name: str
+    namespace: str | None
 
 
 @dataclass(frozen=True)
@@ -209,6 +228,10 @@ class FluxSettings:
     path: str
     namespace: str
     interval: str
+    retry_interval: str = "1m"
+    timeout: str = "5m"
+    depends_on: tuple[FluxDependency, ...] = ()
+    """The user's own Kustomizations each cluster's Kustomization waits for (in order)."""
 
 
 @dataclass(frozen=True)
@@ -239,12 +262,6 @@ class ResolvedFleet:
     """Where `spec.defaults` is written (None: not written, the defaults apply)."""
     system_namespaces: tuple[str, ...] = ("flux-system", "kube-system")
     """Namespaces never put under `defaults`: kube-system, Cilium's, the guard's and Flux's."""
-
-    @property
-    def defaults_source(self) -> str:
-        """``fleet.yaml:23`` when spec.defaults is written, else the file name alone."""
-        at = self.defaults_origin
-        return f"{self.source}:{at.line}" if at is not None else self.source
 
     def cluster(self, name: str) -> Cluster:
         for cluster in self.clusters:

@@ -9,6 +9,7 @@ guard all ask). Compilation, limits and the budget are `cel`'s.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,11 +83,10 @@ def _select(expression: str, clusters: Sequence[Cluster]) -> list[str] | CelErro
                 seen[key] = value
         if isinstance(value, CelError):
             if value.code == "cel-eval":
+                missing = missing_field(expression, value.message)
+                offset, hint = missing if missing else (value.offset, value.hint)
                 value = CelError(
-                    value.code,
-                    f"{value.message} (cluster {cluster.name!r})",
-                    value.offset,
-                    value.hint,
+                    value.code, f"{value.message} (cluster {cluster.name!r})", offset, hint
                 )
             return value
         if not is_bool(value):
@@ -111,3 +111,61 @@ def _cluster_value(cluster: Cluster) -> tuple[dict[str, Any], Any]:
         found = (cluster, plain, to_cel(plain))
         _cluster_values[id(cluster)] = found
     return found[1], found[2]
+
+
+_MISSING = re.compile(r"no such (?:member in mapping:|key) '([^']*)'")
+_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+
+
+def missing_field(expression: str, message: str) -> tuple[int, str] | None:
+    """Where `expression` reads the field an evaluation error says some cluster lacks, and
+    the guard to write: ``has(cluster.labels.env) && cluster.labels.env == 'prod'`` (or
+    ``'k' in m && m['k'] ...`` for an index), so that such clusters are simply not selected."""
+    found = _MISSING.search(message)
+    if found is None:
+        return None
+    key = re.escape(found.group(1))
+    dotted = re.search(rf"({_PATH})\.{key}(?![A-Za-z0-9_])", expression)
+    if dotted is not None:
+        field = f"{dotted.group(1)}.{found.group(1)}"
+        test = _operand(expression, dotted.start()) or f"{field} == ..."
+        return dotted.start(), f"not every cluster has {field}: write has({field}) && {test}"
+    indexed = re.search(rf"({_PATH})\[\s*(['\"]){key}\2\s*\]", expression)
+    if indexed is not None:
+        base, quote = indexed.group(1), indexed.group(2)
+        name = f"{quote}{found.group(1)}{quote}"
+        test = _operand(expression, indexed.start()) or f"{base}[{name}] == ..."
+        return (
+            indexed.start(),
+            f"not every cluster has {name} in {base}: write {name} in {base} && {test}",
+        )
+    return None
+
+
+def _operand(expression: str, start: int) -> str | None:
+    """The comparison that starts at `start`: up to a top-level ``&&``, ``||``, ``?``, ``:``,
+    ``,`` or the closing bracket of the group it is in (None when that is unclear)."""
+    depth, quote, end = 0, "", len(expression)
+    i = start
+    while i < len(expression):
+        ch = expression[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                end = i
+                break
+            depth -= 1
+        elif depth == 0 and (expression.startswith(("&&", "||"), i) or ch in "?:,"):
+            end = i
+            break
+        i += 1
+    text = expression[start:end].strip()
+    return text if text and not quote and "\n" not in text and len(text) <= 120 else None

@@ -17,8 +17,10 @@ from compiler.validate.positions import first_here
 
 CLUSTERS: Path = ("spec", "clusters")
 OLDEST_SUPPORTED = (1, 16)
-# Cilium 1.19 made a peer selector without io.cilium.k8s.policy.cluster mean "this cluster".
+# Cilium 1.19 made a peer selector without io.cilium.k8s.policy.cluster mean "this cluster"
+# (clustermesh.policyDefaultLocalCluster defaults to true); 1.18 has the option, off.
 LOCAL_ONLY_SELECTORS = (1, 19)
+POLICY_DEFAULT_SINCE = (1, 18)
 # Cilium 1.17 release notes: "Multi-Cluster Service API" (clustermesh.mcsapi.enabled).
 MCS_API_SINCE = (1, 17)
 NODEPORT_RANGE = (30000, 32767)
@@ -160,8 +162,8 @@ def _report_overlap(doc: Document, first: _Range, second: _Range, diags: Diagnos
 
 
 def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
-    """Native routing needs a routing CIDR covering every IPv4 pod range; tunnel settings
-    mean nothing there."""
+    """Native routing needs a routing CIDR covering every pod range of its family (one for
+    IPv4, one for IPv6); tunnel settings mean nothing there."""
     cilium = fleet.spec.cilium
     base: Path = ("spec", "cilium")
     if cilium.routingMode != "native":
@@ -175,7 +177,7 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             related=[first_here(doc, (*base, "routingMode"), "routingMode is set here")],
             hint="remove tunnelProtocol, or use routingMode: tunnel",
         )
-    if cilium.nativeRoutingCIDR is None:
+    if cilium.nativeRoutingCIDR is None and cilium.ipv6NativeRoutingCIDR is None:
         diags.error(
             "routing-native-cidr-missing",
             "routingMode native needs spec.cilium.nativeRoutingCIDR",
@@ -184,25 +186,26 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
             hint="set nativeRoutingCIDR to a range containing every cluster's podCIDRs",
         )
         return
-    routing = ipaddress.ip_network(cilium.nativeRoutingCIDR)
+    routes: dict[int, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = {}
+    for field in ("nativeRoutingCIDR", "ipv6NativeRoutingCIDR"):
+        value = getattr(cilium, field)
+        if value is not None:
+            net = ipaddress.ip_network(value)
+            routes[net.version] = (net, field)
     for i, cluster in enumerate(fleet.spec.clusters):
         for j, cidr in enumerate(cluster.podCIDRs):
             net = ipaddress.ip_network(cidr)
-            if net.version != routing.version:
+            if net.version not in routes:
                 continue
+            routing, field = routes[net.version]
             if not net.subnet_of(routing):  # type: ignore[arg-type]  # same version checked
                 diags.error(
                     "routing-native-cidr-uncovered",
-                    f"podCIDR {cidr} of cluster {cluster.name!r} is outside nativeRoutingCIDR"
-                    f" {routing}",
+                    f"podCIDR {cidr} of cluster {cluster.name!r} is outside {field} {routing}",
                     doc.position((*CLUSTERS, i, "podCIDRs", j)),
                     path=format_path((*CLUSTERS, i, "podCIDRs", j)),
-                    related=[
-                        first_here(
-                            doc, (*base, "nativeRoutingCIDR"), "nativeRoutingCIDR is set here"
-                        )
-                    ],
-                    hint="widen nativeRoutingCIDR or move the cluster's pods into it",
+                    related=[first_here(doc, (*base, field), f"{field} is set here")],
+                    hint=f"widen {field} or move the cluster's pods into it",
                 )
 
 
@@ -259,6 +262,20 @@ def check_mesh_endpoints(doc: Document, fleet: Fleet, diags: Diagnostics) -> Non
                 seen[key] = (path, i)
 
 
+def local_only_selectors(version: tuple[int, int], setting: bool | None) -> bool:
+    """Whether a selector without the cluster label means the local cluster only, on a
+    cluster of Cilium `version` with the values fleetc renders (see
+    `compiler.render.cilium_values`): the fleet's setting where the option exists, else that
+    version's default."""
+    if version < POLICY_DEFAULT_SINCE:
+        return False
+    return setting if setting is not None else version >= LOCAL_ONLY_SELECTORS
+
+
+def _reading(local: bool) -> str:
+    return "only the local cluster" if local else "any cluster"
+
+
 def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """Unsupported Cilium versions, and mixes across the 1.18/1.19 selector change."""
     fleet_version = version_tuple(fleet.spec.cilium.version)
@@ -276,22 +293,31 @@ def check_versions(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                 doc.position(path),
                 path=format_path(path),
             )
-    fleet_local = fleet_version >= LOCAL_ONLY_SELECTORS
+    setting = fleet.spec.cilium.policyDefaultLocalCluster
+    fleet_local = local_only_selectors(fleet_version, setting)
     for i, cluster in enumerate(fleet.spec.clusters):
         if cluster.ciliumVersion is None:
             continue
         version = version_tuple(cluster.ciliumVersion)
-        if (version >= LOCAL_ONLY_SELECTORS) == fleet_local:
+        local = local_only_selectors(version, setting)
+        if local == fleet_local:
             continue
+        if version < POLICY_DEFAULT_SINCE and setting is not None:
+            why = "it has no policyDefaultLocalCluster option"
+        elif setting is None:
+            why = f"policyDefaultLocalCluster: {str(local).lower()}, that version's default"
+        else:
+            why = "spec.cilium.policyDefaultLocalCluster"
         diags.warning(
             "cilium-version-selector-meaning",
-            f"cluster {cluster.name!r} runs Cilium {cluster.ciliumVersion} and the fleet"
-            f" {fleet.spec.cilium.version}: a peer selector without io.cilium.k8s.policy.cluster"
-            " means any cluster before 1.19 and only the local cluster from 1.19",
+            f"cluster {cluster.name!r} runs Cilium {cluster.ciliumVersion}, where a peer"
+            f" selector without io.cilium.k8s.policy.cluster means {_reading(local)} ({why});"
+            f" on the fleet's Cilium {fleet.spec.cilium.version} it means {_reading(fleet_local)}",
             doc.position((*CLUSTERS, i, "ciliumVersion")),
             path=format_path((*CLUSTERS, i, "ciliumVersion")),
             related=[first_here(doc, fleet_path, "the fleet's Cilium version")],
-            hint="fleetc's own policies always name the cluster; check hand-written ones",
+            hint="fleetc's own policies always name the cluster; label hand-written ones, or set"
+            " spec.cilium.policyDefaultLocalCluster (Cilium 1.18 and later)",
         )
     exported = any(s.export for s in fleet.spec.services)
     if fleet.spec.mesh.serviceDiscovery == "mcs-api" and exported:

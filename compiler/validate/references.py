@@ -196,11 +196,11 @@ def _check_ports(
 ) -> None:
     if target.ports is None:
         return
-    named = target.clusters is not None or target.namespace is not None or not target.in_fleet
-    if target.service is None and not named and target.selector is None:
+    if not target.kinds:
         diags.error(
             "policy-ports-no-target",
-            "'to.ports' needs a target: a service, or clusters, namespace or selector",
+            "'to.ports' needs a target: a service, workloads (clusters, namespace or selector),"
+            " entities, cidrs or fqdns",
             doc.key_position((*here, "ports")),
             path=format_path((*here, "ports")),
             hint="name the service (to: {service: ns/name, ports: [...]}) or the workloads",
@@ -215,15 +215,23 @@ def _check_ports(
         if _covered(wanted, exposed):
             continue
         has = ", ".join(_port_label(p.port, p.protocol, p.name) for p in service.ports)
-        diags.error(
+        has = f"{target.service} has {has}" if has else f"{target.service} declares no ports"
+        # The rule still applies to the port on the service's pods; the spelled-out workload
+        # set says that without pretending the Service carries it.
+        diags.warning(
             "policy-port-not-in-service",
             f"port {spec} is not a port of service {target.service}",
             doc.position((*here, "ports", j)),
             path=format_path((*here, "ports", j)),
-            hint=f"{target.service} has {has}"
-            if has
-            else f"{target.service} declares no ports; add them to the service",
+            hint=f"{has}; to reach other ports of its pods write the workload set:"
+            f" {_workload_set(service)}",
         )
+
+
+def _workload_set(service: Service) -> str:
+    selector = ", ".join(f"{k}: {v}" for k, v in sorted(service.selector.items()))
+    clusters = ", ".join(service.clusters)
+    return f"{{namespace: {service.namespace}, selector: {{{selector}}}, clusters: [{clusters}]}}"
 
 
 def _port_label(port: int, protocol: str, name: str | None) -> str:
