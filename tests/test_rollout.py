@@ -142,6 +142,16 @@ def test_a_new_cluster_stays_absent_until_its_wave(rolled: Path) -> None:
     (rolled / "fleet.yaml").write_text(text.replace("  services:\n", new, 1))
     assert fleetc("render", "--wave", "europe", "--out", "out", cwd=rolled).returncode == 0
     assert not (rolled / "out" / "clusters" / "us-new").exists()
+    # a cluster that leaves the fleet keeps its files until the rollout completes
+    out = rolled / "out"
+    manifest = json.loads((out / ".fleetc" / "manifest.json").read_text())
+    manifest["clusters"]["gone"] = manifest["clusters"]["us-api"]
+    manifest["files"].append({"path": "clusters/gone/x.yaml", "sha256": "0" * 64})
+    (out / "clusters" / "gone").mkdir()
+    (out / "clusters" / "gone" / "x.yaml").write_text("kept: true\n")
+    (out / ".fleetc" / "manifest.json").write_text(json.dumps(manifest))
+    assert fleetc("render", "--wave", "europe", "--out", "out", cwd=rolled).returncode == 0
+    assert (out / "clusters" / "gone" / "x.yaml").read_text() == "kept: true\n"
     status = json.loads(
         fleetc("rollout", "status", "--out", "out", "-o", "json", cwd=rolled).stdout
     )
@@ -152,6 +162,7 @@ def test_a_new_cluster_stays_absent_until_its_wave(rolled: Path) -> None:
     }
     assert fleetc("render", "--wave", "rest", "--out", "out", cwd=rolled).returncode == 0
     assert (rolled / "out" / "clusters" / "us-new").is_dir()
+    assert not (out / "clusters" / "gone").exists()
 
 
 def test_diff_groups_connectivity_by_wave(rolled: Path) -> None:

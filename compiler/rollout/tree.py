@@ -89,8 +89,8 @@ class Stage:
         before = recorded(old)
         new = Revision(digest(fleet), self.commit)
         members = {c.name for c in fleet.spec.clusters}
+        # rule 3: a cluster the fleet no longer has is in no wave, so it stays until the end
         stays = set() if moving is None else (members | set(before)) - moving
-        stays -= {c for c in before if c not in members}  # rule 3: gone clusters move last
         digests: dict[str, str] = {}
         held = self._held(old, stays)
         for path, data in files:
