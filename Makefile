@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check lint typecheck test schema goldens bench bench-quick
+.PHONY: setup check lint typecheck test schema rules goldens bench bench-quick
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test:
 # Regenerate committed artefacts; review the diff before committing.
 schema:
 	$(BIN)/fleetc schema > schemas/fleet.schema.json
+
+rules:
+	$(BIN)/python -m compiler.report.rules docs/diagnostics.md > rules_table.tmp
+	mv rules_table.tmp compiler/report/rules_table.py
+	$(BIN)/ruff format -q compiler/report/rules_table.py
 
 goldens:
 	FLEETC_UPDATE_GOLDENS=1 $(BIN)/pytest -q tests/test_goldens.py

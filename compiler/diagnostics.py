@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 class Severity(enum.IntEnum):
@@ -69,17 +69,73 @@ class Diagnostic:
         return (pos.file, pos.line, pos.column, self.code, self.message)
 
 
+MAX_TEXT = 400
+"""Longest message, hint or note kept; longer ones lose their middle (a 60 KB bad value is
+quoted by its start, and the explanation after it is kept)."""
+
+
+def _cut(text: str | None) -> str | None:
+    """`text` on one line (control characters escaped) and at most about `MAX_TEXT` long."""
+    if text is None or (len(text) <= MAX_TEXT and text.isprintable()):
+        return text
+    if not text.isprintable():
+        # a newline from a value would start what looks like another finding
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    if len(text) <= MAX_TEXT:
+        return text
+    head, tail = text[: MAX_TEXT - 120], text[-80:]
+    return f"{head}... ({len(text) - len(head) - len(tail)} characters left out) ...{tail}"
+
+
+def _bounded(d: Diagnostic) -> Diagnostic:
+    """`d` with every text on one line and at most about `MAX_TEXT` characters."""
+    texts = [t for t in (d.message, d.hint, *(r.message for r in d.related)) if t]
+    if all(len(t) <= MAX_TEXT and t.isprintable() for t in texts):
+        return d
+    related = tuple(Related(r.position, _cut(r.message) or "") for r in d.related)
+    return replace(d, message=_cut(d.message) or "", hint=_cut(d.hint), related=related)
+
+
+PER_CODE = 200
+"""Findings kept per code (codes are named by stage: ``load-``, ``model-``, ...). A file of
+300,000 unknown keys would otherwise print tens of megabytes; past the cap each code gets
+one "N more" line instead."""
+
+
 @dataclass
 class Diagnostics:
-    """Collects diagnostics from every stage; sorted and de-duplicated when read."""
+    """Collects diagnostics from every stage; sorted and de-duplicated when read.
+
+    At most `limit` findings are kept per code; the rest are counted (`more`) and summed up
+    in one line per code at the end of `sorted`.
+    """
 
     items: list[Diagnostic] = field(default_factory=list)
+    limit: int = PER_CODE
+    more: dict[str, tuple[int, Severity]] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def full(self, code: str) -> bool:
+        """True when findings of `code` are no longer kept: callers can skip building one."""
+        return self._counts.get(code, 0) >= self.limit
+
+    def count_more(self, code: str, severity: Severity = Severity.ERROR) -> None:
+        """Count one more finding of `code` that is not kept."""
+        count, _ = self.more.get(code, (0, severity))
+        self.more[code] = (count + 1, severity)
 
     def add(self, diagnostic: Diagnostic) -> None:
+        diagnostic = _bounded(diagnostic)
+        code = diagnostic.code
+        if self.full(code):
+            self.count_more(code, diagnostic.severity)
+            return
+        self._counts[code] = self._counts.get(code, 0) + 1
         self.items.append(diagnostic)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.items.extend(diagnostics)
+        for diagnostic in diagnostics:
+            self.add(diagnostic)
 
     def error(
         self,
@@ -107,7 +163,9 @@ class Diagnostics:
 
     @property
     def has_errors(self) -> bool:
-        return any(d.severity is Severity.ERROR for d in self.items)
+        return any(d.severity is Severity.ERROR for d in self.items) or any(
+            severity is Severity.ERROR for _, severity in self.more.values()
+        )
 
     def sorted(self) -> list[Diagnostic]:
         seen: set[tuple[object, ...]] = set()
@@ -117,6 +175,9 @@ class Diagnostics:
             if key not in seen:
                 seen.add(key)
                 out.append(d)
+        for code, (count, severity) in sorted(self.more.items()):
+            message = f"{count} more {code} finding(s) not shown (the first {self.limit} are)"
+            out.append(Diagnostic(code, message, None, severity))
         return out
 
     def __iter__(self) -> Iterator[Diagnostic]:

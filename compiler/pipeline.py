@@ -29,19 +29,20 @@ class Checked:
 
 def check(data: bytes, name: str, diags: Diagnostics) -> Checked | None:
     """load + model + validate. Returns None when the document could not be modelled."""
-    secret_lines = secrets.scan(data.decode("utf-8", "replace"), name, diags)
+    found = secrets.scan(data.decode("utf-8", "replace"), name, diags)
     try:
-        return _check(data, name, diags)
+        return _check(data, name, diags, found)
     finally:
-        secrets.redact(diags, secret_lines)
+        secrets.redact(diags, found)
 
 
-def _check(data: bytes, name: str, diags: Diagnostics) -> Checked | None:
+def _check(data: bytes, name: str, diags: Diagnostics, found: secrets.Found) -> Checked | None:
     try:
         doc = load(data, name)
     except FleetError as exc:
         diags.extend(exc.diagnostics.items)
         return None
+    secrets.scan_values(doc, diags, found)  # decoded: escapes and line continuations undone
     fleet = parse(doc, diags)
     if fleet is None:
         return None

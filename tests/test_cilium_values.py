@@ -198,8 +198,9 @@ def test_the_examples_and_every_switch_fit_each_versions_chart() -> None:
     fleet = _policies(
         _fleet({"a": "1.18", "b": "1.19", "c": "1.17"}, {"a": "46", "b": "6", "c": "4"}),
         {"name": "sig", "action": "allow", "from": {"clusters": ["a", "c"], "namespace": "x"},
-         "to": {"service": "shop/web", "ports": ["443/TCP", "3868/SCTP"],
-                "http": [{"path": "/.*"}]}},
+         "to": {"service": "shop/web", "ports": ["3868/SCTP"]}},
+        {"name": "web", "action": "allow", "from": {"clusters": ["a", "c"], "namespace": "x"},
+         "to": {"service": "shop/web", "ports": ["443/TCP"], "http": [{"path": "/.*"}]}},
     )  # fmt: skip
     fleet["spec"]["cilium"] |= {
         "routingMode": "native",

@@ -36,13 +36,13 @@ BUILT_IN = {
     ("kustomize.config.k8s.io/v1alpha1", "Component"),
 }
 EXTRA_POLICIES = [
-    {"name": "world-to-gateway", "action": "allow", "from": {"entities": ["world"]},
+    {"name": "extra-world-to-gateway", "action": "allow", "from": {"entities": ["world"]},
      "to": {"service": "api/gateway"}},
-    {"name": "payments-to-sql", "action": "allow", "from": {"namespace": "payments"},
+    {"name": "extra-payments-to-sql", "action": "allow", "from": {"namespace": "payments"},
      "to": {"cidrs": ["10.50.0.0/16"], "except": ["10.50.9.0/24"]}},
-    {"name": "payments-to-stripe", "action": "allow", "from": {"service": "payments/payments"},
+    {"name": "extra-payments-to-stripe", "action": "allow", "from": {"service": "payments/payments"},
      "to": {"fqdns": ["api.stripe.com", "*.stripe.com"]}},
-    {"name": "gateway-reads-payments", "action": "allow", "from": {"service": "api/gateway"},
+    {"name": "extra-gateway-reads-payments", "action": "allow", "from": {"service": "api/gateway"},
      "to": {"service": "payments/payments", "http": [{"method": "GET", "path": "/v1/.*"}]}},
 ]  # fmt: skip
 

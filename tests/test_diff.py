@@ -16,6 +16,9 @@ from compiler.report.diff import format_markdown
 from tests.conftest import FLEETS, require_tool
 
 CONTOSO = (FLEETS / "contoso" / "fleet.yaml").read_text()
+PODS = (Path(__file__).parent / "fleets" / "contoso-pods.yaml").read_text()
+"""contoso without peers beyond the fleet and with egress allowed: the base the class tests
+change one thing in."""
 NEW_POLICY = """    - name: catalog-reads-payments
       action: allow
       from: {service: api/catalog}
@@ -184,7 +187,7 @@ def test_markdown_fits_budget_by_cutting_whole_objects() -> None:
     cut = format_markdown(result, "contoso", budget=budget)
     assert len(cut) <= budget
     assert cut.startswith("<!-- fleetc-diff:contoso -->")
-    assert "cut to stay within GitHub's comment size" in cut
+    assert "Cut to stay within the size budget" in cut and "Not shown:" in cut
     assert cut.count("```diff") == cut.count("```diff\n") and cut.count("```") % 2 == 0
 
 
@@ -200,3 +203,121 @@ def test_secret_values_are_hashed() -> None:
     assert shown["data"]["k"].startswith("sha256:")
     other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "v"}}
     assert redact(other) is other
+
+
+def _flows(base: str, head: str) -> list[dict[str, object]]:
+    """`fleetc diff -o json`'s flows between two fleet.yaml texts."""
+    from compiler.report.diff import format_json
+
+    result = diff_fleets(
+        compile_side("base", base.encode(), "fleet.yaml"),
+        compile_side("head", head.encode(), "fleet.yaml"),
+    )
+    assert not result.failed, (result.base.diagnostics, result.head.diagnostics)
+    assert not result.flows_truncated
+    flows: list[dict[str, object]] = json.loads(format_json(result))["flows"]
+    return flows
+
+
+def _with_policy(text: str, policy: str) -> str:
+    return text.replace("  guardrails:", policy + "  guardrails:")
+
+
+def test_widened_cluster_deny_reports_unnamed_and_other_pods() -> None:
+    head = PODS.replace(
+        "to: {clusters: {matchLabels: {env: prod}}}",
+        "to: {clusters: [dev, eu-payments, eu-standby, us-api]}",
+    )
+    flows = _flows(PODS, head)
+    lines = {(f["from"], f["to"], f["port"], f["before"], f["after"]) for f in flows}
+    # pods of namespaces fleet.yaml never names, and the other pods of a named one, one line
+    # per class pair: dev now denies dev to dev
+    assert ("*@dev", "*@dev", "1-65535/ANY", True, False) in lines
+    assert ("api@dev", "*@dev", "1-65535/ANY", True, False) in lines
+    assert ("*@dev", "kube-system/k8s-app=kube-dns@dev", "1-65535/ANY", True, False) in lines
+    assert ("api/catalog@dev", "api/catalog@dev", "8080/TCP", True, False) in lines
+    # already denied by dev's default ingress deny in api: no change, no line
+    assert not any(
+        f["to"] in ("api@dev", "api/catalog@dev") and f["from"] == "*@dev" for f in flows
+    )
+    assert all(str(f["from"]).endswith("@dev") and str(f["to"]).endswith("@dev") for f in flows)
+    assert all(f["ruleAfter"] == "policy no-dev-to-prod (deny)" for f in flows)
+
+
+def test_world_ingress_allow() -> None:
+    policy = """    - name: internet-to-gateway
+      action: allow
+      from: {entities: [world]}
+      to: {service: api/gateway}
+"""
+    flows = _flows(PODS, _with_policy(PODS, policy))
+    assert [(f["from"], f["to"], f["port"], f["before"], f["after"]) for f in flows] == [
+        ("world", "api/gateway@us-api", "8443/TCP", False, True)
+    ]
+
+
+def test_markdown_widened_deny(snapshot: SnapshotAssertion) -> None:
+    """Classes, not pods, in the comment's table and graph (objects cut: not the point)."""
+    head = PODS.replace(
+        "to: {clusters: {matchLabels: {env: prod}}}",
+        "to: {clusters: [dev, eu-payments, eu-standby, us-api]}",
+    )
+    result = diff_fleets(
+        compile_side("base", PODS.encode(), "fleet.yaml"),
+        compile_side("head", head.encode(), "fleet.yaml"),
+    )
+    text = format_markdown(result, "contoso")
+    assert text.split("<details>")[0] == snapshot
+
+
+SQL = """    - name: payments-not-to-sql
+      action: deny
+      from: {namespace: payments}
+      to: {cidrs: [10.50.0.0/16], except: [%s]}
+"""
+
+
+def test_cidr_except_change() -> None:
+    base = _with_policy(PODS, SQL % "10.50.9.0/24")
+    head = _with_policy(PODS, SQL % "10.50.8.0/24")
+    flows = _flows(base, head)
+    assert flows
+    outcome = {(f["to"], f["port"], f["before"], f["after"]) for f in flows}
+    # inside the new exception: now allowed; inside the old one: now denied; the rest of the
+    # /16 (cidr:10.50.0.1) stays denied and is not listed
+    assert outcome == {
+        ("cidr:10.50.8.1", "1-65535/ANY", False, True),
+        ("cidr:10.50.9.1", "1-65535/ANY", True, False),
+    }
+    sources = {f["from"] for f in flows}
+    assert {"payments@eu-payments", "payments/payments@eu-standby", "payments@dev"} <= sources
+    assert all(str(s).startswith("payments") for s in sources)
+
+
+def test_fqdn_added() -> None:
+    base = PODS.replace("    egress: allow", "    egress: deny")
+    policy = """    - name: payments-to-stripe
+      action: allow
+      from: {service: payments/payments}
+      to: {fqdns: [api.stripe.com, "*.stripe.com"]}
+"""
+    flows = _flows(base, _with_policy(base, policy))
+    assert {(f["from"], f["to"], f["port"], f["before"], f["after"]) for f in flows} == {
+        (f"payments/payments@{c}", f"fqdn:{name}", "1-65535/ANY", False, True)
+        for c in ("eu-payments", "eu-standby")
+        for name in ("api.stripe.com", "x.stripe.com")
+    }
+
+
+def test_limit_truncates_and_keeps_what_was_found() -> None:
+    base = compile_side("base", PODS.encode(), "fleet.yaml")
+    head = compile_side(
+        "head", PODS.replace("    egress: allow", "    egress: deny").encode(), "fleet.yaml"
+    )
+    full = diff_fleets(base, head)
+    cut = diff_fleets(base, head, flow_limit=50)
+    assert not full.flows_truncated and cut.flows_truncated
+    assert cut.flows and len(cut.flows) < len(full.flows)
+    assert {(f.source, f.destination) for f in cut.flows} <= {
+        (f.source, f.destination) for f in full.flows
+    }

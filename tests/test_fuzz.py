@@ -60,14 +60,26 @@ hostile_scalars = st.one_of(
             "fleet.clusters.all(a, fleet.clusters.all(b, fleet.clusters.all(c, true)))",
             "\u202e",
             "x\ty",
+            # issue 15: zoned IPv6, newlines in names and keys, secrets, long values
+            "fe80::%eth0/64",
+            "fe80::1%eth0",
+            "web\n",
+            "a\nb",
+            "example.com/" + "a" * 64,
+            "-----BEGIN PRIVATE KEY-----",
+            "AKIAIOSFODNN7EXAMPLE",
+            "x" * 5000,
         ]
     ),
     st.text(max_size=20),
 )
+hostile_keys = st.one_of(
+    st.text(max_size=8), st.sampled_from(["a\nb", "a b", "example.com/ok", "x" * 300, "-"])
+)
 hostile_values = st.recursive(
     hostile_scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4), st.dictionaries(hostile_keys, inner, max_size=4)
     ),
     max_leaves=8,
 )
@@ -104,6 +116,10 @@ def _mutate(data: Any, path: tuple[Any, ...], op: str, value: Any) -> Any:
 def _run(data: bytes) -> None:
     diags = Diagnostics()
     compiled = compile_fleet(data, "fleet.yaml", diags)  # must not raise
+    for d in diags.sorted():  # every finding is one bounded line that never quotes a secret
+        for text in (d.message, d.hint or ""):
+            assert text.isprintable() and len(text) <= 600, text[:200]
+            assert "PRIVATE KEY" not in text and "IOSFODNN7EXAMPLE" not in text, text
     if compiled is None:
         assert diags.has_errors, "no output and no error"
     else:

@@ -48,7 +48,10 @@ def render_bytes(data: bytes, name: str = "fleet.yaml") -> dict[str, bytes]:
     compiled = compile_fleet(data, name, diags)
     assert compiled is not None, [str(d.message) for d in diags.sorted()]
     fleet = compiled.checked.fleet.metadata.name
-    return build_tree(compiled.files, fleet, name, data, __version__)
+    from compiler.commands.common import meaning
+
+    source = meaning(compiled.checked.fleet)
+    return build_tree(compiled.files, fleet, name, source, __version__)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

@@ -167,6 +167,46 @@ CASES: dict[str, Callable[[], bytes]] = {
         "clusters: [alpha, beta]", "clusters: [alpha, betta]"
     ),
     "duplicate-cluster-ids-many": lambda: _clusters(2_000),
+    # secrets the raw text hides: YAML escapes and line continuations
+    "secret-hex-escape": lambda: _minimal(
+        "name: minimal", 'name: minimal\n  annotations: {k: "\\x2d----BEGIN PRIVATE KEY-----"}'
+    ),
+    "secret-unicode-escape": lambda: _minimal(
+        "name: minimal", 'name: minimal\n  labels: {k: "\\u0041KIAIOSFODNN7EXAMPLE"}'
+    ),
+    "secret-continuation": lambda: _minimal(
+        "name: minimal",
+        'name: minimal\n  annotations:\n    k: "-----BEGIN RSA PRIV\\\n      ATE KEY-----"',
+    ),
+    "secret-later-line-of-block": lambda: _minimal(
+        "name: alpha", "name: |\n        Alpha\n        Bearer abcdefghijklmnopqrstuvwxyz012345"
+    ),
+    "secret-in-guardrail-message": lambda: (
+        MINIMAL
+        + "  guardrails:\n    - name: g\n      expression: 'false'\n"
+        + '      message: "\\x67hp_abcdefghijklmnopqrstuvwxyz0123"\n'
+    ).encode(),
+    # zoned IPv6, invalid Kubernetes keys, names with a trailing newline
+    "ipv6-zone-cidr": lambda: _minimal("[10.1.0.0/16]", '["fe80::%eth0/64"]'),
+    "ipv6-zone-ip": lambda: _minimal("192.0.2.10", '"fe80::1%eth0"'),
+    "annotation-key-newline": lambda: _minimal(
+        "name: minimal", 'name: minimal\n  annotations: {"a\\nb": x}'
+    ),
+    "annotation-key-space": lambda: _minimal(
+        "name: minimal", 'name: minimal\n  annotations: {"a b": x}'
+    ),
+    "annotation-key-long-prefix": lambda: _minimal(
+        "name: minimal", "name: minimal\n  annotations: {" + "a" * 254 + "/b: x}"
+    ),
+    "label-value-newline": lambda: _minimal(
+        "name: alpha", 'name: alpha\n      labels: {env: "prod\\n"}'
+    ),
+    "name-trailing-newline": lambda: _minimal("name: web", 'name: "web\\n"'),
+    # the size of what is printed stays bounded
+    "300k-unknown-keys": lambda: _minimal(
+        "name: minimal", "name: minimal\n" + "".join(f"  k{i}x: 1\n" for i in range(300_000))
+    ),
+    "60kb-bad-value": lambda: _minimal("name: web", "name: " + "Web" * 20_000),
 }
 
 
@@ -175,7 +215,7 @@ def _limit_memory() -> None:  # runs in the child before exec
 
 
 def test_there_are_enough_cases() -> None:
-    assert len(CASES) >= 60
+    assert len(CASES) >= 75
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -197,5 +237,37 @@ def test_hostile_input(case: str, tmp_path: Path) -> None:
     assert done.returncode == 1, f"exit {done.returncode}\n{stderr[-3000:]}"
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr[-3000:]
     assert "error[" in stderr, stderr[-3000:]
+    assert len(stderr) < 200_000, f"{len(stderr)} bytes of diagnostics"
+    for secret in ("PRIVATE KEY", "IOSFODNN7EXAMPLE", "abcdefghijklmnopqrstuvwxyz"):
+        assert secret not in stderr, stderr[-3000:]
     assert not out.exists(), "output written for a failed fleet"
     assert {p.name for p in tmp_path.iterdir()} == {"fleet.yaml"}, "litter next to the output"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "dev-null-dir"])
+def test_a_fleet_file_that_is_not_a_regular_file_is_refused_at_once(
+    kind: str, tmp_path: Path
+) -> None:
+    if kind == "fifo":
+        fleet = tmp_path / "fleet.yaml"
+        os.mkfifo(fleet)  # nobody writes to it: a read would block forever
+    elif kind == "dev-zero":
+        fleet = Path("/dev/zero")  # endless: a read without a cap fills memory
+    elif kind == "directory":
+        fleet = tmp_path / "fleet.yaml"
+        fleet.mkdir()
+    else:
+        fleet = Path("/dev/null")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "compiler", "render", str(fleet), "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+        preexec_fn=_limit_memory,
+        check=False,
+    )
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2, stderr
+    assert str(fleet) in stderr and "regular file" in stderr, stderr
+    assert "Traceback" not in stderr and not out.exists()

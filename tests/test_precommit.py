@@ -106,5 +106,42 @@ def test_hook_manifest_is_valid_for_pre_commit() -> None:
     assert sorted(hooks) == ["fleetc-render-check", "fleetc-validate"]
     assert hooks["fleetc-validate"]["entry"] == "fleetc validate"
     assert hooks["fleetc-validate"]["pass_filenames"] is True
-    assert hooks["fleetc-render-check"]["entry"] == "fleetc render --check"
+    assert hooks["fleetc-render-check"]["entry"] == "fleetc render --check --drift-only"
     assert hooks["fleetc-render-check"]["pass_filenames"] is False
+
+
+def test_both_hooks_print_each_finding_once(
+    fleet_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    git = require_tool("git")
+    _, env = fleet_repo
+    repo = tmp_path / "root-fleet"
+    repo.mkdir()
+    minimal = (ROOT / "fleets" / "minimal" / "fleet.yaml").read_text()
+    (repo / "fleet.yaml").write_text(minimal + BAD_TAIL)
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "fleet"]):
+        subprocess.run([git, *args], cwd=repo, env=env, check=True)
+    result = subprocess.run(
+        [_pre_commit(), "try-repo", str(ROOT), "--all-files"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count("error[cel-syntax]") == 1, result.stdout
+    assert "has errors, so rendered was not compared" in result.stdout
+
+    (repo / "fleet.yaml").write_text(minimal)
+    result = subprocess.run(
+        [_pre_commit(), "try-repo", str(ROOT), "--all-files"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "missing: clusters/" in result.stdout  # never rendered: the render check says so
+    assert "fleetc validate" in result.stdout and "Passed" in result.stdout

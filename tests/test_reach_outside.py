@@ -54,7 +54,7 @@ def test_world_ingress_is_judged_in_the_destination_cluster() -> None:
     assert not allowed(resolved, WORLD, WEB_A, "9090/TCP")  # the service's ports only
     assert not allowed(resolved, WORLD, PAY_A, "443/TCP")  # default deny in pay
     # nodes are not the world, and the rule has no egress half: pods still need their own
-    assert not allowed(resolved, Node("host", "a"), WEB_A, "8080/TCP")
+    assert not allowed(resolved, Node("remote-node", "a"), WEB_A, "8080/TCP")
     assert not allowed(resolved, PAY_A, WEB_A, "8080/TCP")
 
 
@@ -70,7 +70,12 @@ def test_host_and_remote_node_depend_on_the_judging_cluster() -> None:
     )
     assert allowed(remote, Node("host", "a"), WEB_B, "8080/TCP")
     assert allowed(remote, Node("remote-node", "b"), WEB_A, "8080/TCP")
-    assert not allowed(remote, Node("host", "a"), WEB_A, "8080/TCP")
+    # a pod's own node is never a remote node; it gets in under the default (allow-localhost)
+    assert reach.decide(remote, Node("host", "a"), WEB_A, "TCP", 8080).kind == "host"
+    denied = fleet(
+        "    - {name: no-host, action: deny, from: {entities: [host]}, to: {service: shop/web}}\n"
+    )
+    assert not allowed(denied, Node("host", "a"), WEB_A, "8080/TCP")
 
 
 def test_kube_apiserver_is_never_world_and_only_the_local_one() -> None:

@@ -134,8 +134,11 @@ LOCATION = {
             "properties": {
                 "artifactLocation": {
                     "type": "object",
-                    "required": ["uri"],
-                    "properties": {"uri": {"type": "string", "format": "uri-reference"}},
+                    "required": ["uri", "uriBaseId"],
+                    "properties": {
+                        "uri": {"type": "string", "format": "uri-reference", "pattern": "^[^/]"},
+                        "uriBaseId": {"const": "%SRCROOT%"},
+                    },
                 },
                 "region": {
                     "type": "object",
@@ -180,19 +183,34 @@ SARIF_SUBSET = {
                         "properties": {
                             "driver": {
                                 "type": "object",
-                                "required": ["name"],
+                                "required": ["name", "informationUri", "rules"],
                                 "properties": {
                                     "name": {"type": "string"},
+                                    "informationUri": {"type": "string", "format": "uri"},
                                     "version": {"type": "string"},
                                     "rules": {
                                         "type": "array",
                                         "items": {
                                             "type": "object",
-                                            "required": ["id"],
+                                            "required": [
+                                                "id",
+                                                "shortDescription",
+                                                "fullDescription",
+                                                "help",
+                                            ],
                                             "properties": {
                                                 "id": {"type": "string"},
                                                 "name": {"type": "string"},
                                                 "shortDescription": {"$ref": "#/$defs/message"},
+                                                "fullDescription": {"$ref": "#/$defs/message"},
+                                                "help": {
+                                                    "type": "object",
+                                                    "required": ["text", "markdown"],
+                                                    "properties": {
+                                                        "text": {"type": "string", "minLength": 1},
+                                                        "markdown": {"type": "string"},
+                                                    },
+                                                },
                                                 "defaultConfiguration": {
                                                     "type": "object",
                                                     "properties": {
@@ -217,8 +235,13 @@ SARIF_SUBSET = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "required": ["message"],
+                            "required": ["message", "ruleId", "partialFingerprints"],
                             "properties": {
+                                "partialFingerprints": {
+                                    "type": "object",
+                                    "minProperties": 1,
+                                    "additionalProperties": {"type": "string"},
+                                },
                                 "ruleId": {"type": "string"},
                                 "ruleIndex": {"type": "integer", "minimum": -1},
                                 "level": {"enum": ["none", "note", "warning", "error"]},
@@ -265,14 +288,65 @@ def test_sarif_rule_level_is_the_worst_seen_for_the_code() -> None:
         Diagnostic("same", "e", Position("f", 2, 1), Severity.ERROR),
     ]
     rules = json.loads(to_sarif(items, {}))["runs"][0]["tool"]["driver"]["rules"]
-    assert rules == [
-        {
-            "id": "same",
-            "name": "Same",
-            "shortDescription": {"text": "same"},
-            "defaultConfiguration": {"level": "error"},
-        }
+    assert [(r["id"], r["defaultConfiguration"]) for r in rules] == [("same", {"level": "error"})]
+    assert rules[0]["help"]["text"]  # a code missing from the doc still has help
+
+
+def test_every_rule_has_help_from_the_diagnostics_doc() -> None:
+    from compiler.report.rules import parse, sarif_rule
+    from compiler.report.rules_table import RULES
+
+    doc = (ROOT / "docs" / "diagnostics.md").read_text()
+    assert parse(doc) == RULES, "stale: run make rules"
+    rule = sarif_rule("cidr-overlap", "error")
+    assert rule["fullDescription"]["text"].startswith("Two ranges overlap")
+    assert "(The fleet as a whole)" in rule["help"]["text"]
+    assert "**`cidr-overlap`**" in rule["help"]["markdown"]
+    assert parse(doc)["flux-path-mismatch"][1].startswith("the output directory is not")
+
+
+def _fingerprints(text: str) -> list[str]:
+    diags = [
+        Diagnostic("cidr-overlap", "a overlaps b", Position("fleet.yaml", 3 + text.count("\n"), 7)),
+        Diagnostic("cidr-overlap", "a overlaps b", Position("fleet.yaml", 9 + text.count("\n"), 7)),
+        Diagnostic("model-type", "not a number", Position("fleet.yaml", 12, 3), path="spec.x"),
     ]
+    log = json.loads(to_sarif(diags, {}))
+    return [r["partialFingerprints"]["fleetcFinding/v1"] for r in log["runs"][0]["results"]]
+
+
+def test_sarif_fingerprints_survive_lines_moving_and_tell_findings_apart() -> None:
+    before, after = _fingerprints(""), _fingerprints("\n\n# a comment added above\n")
+    assert before == after
+    assert len(set(before)) == 3
+
+
+def test_sarif_uris_are_relative_to_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "fleets" / "prod").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "fleets")
+    for spelling in ("prod/fleet.yaml", str(tmp_path / "fleets" / "prod" / "fleet.yaml")):
+        diags = [Diagnostic("cidr-overlap", "x", Position(spelling, 1, 1))]
+        result = json.loads(to_sarif(diags, {}))["runs"][0]["results"][0]
+        location = result["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert location == {"uri": "fleets/prod/fleet.yaml", "uriBaseId": "%SRCROOT%"}
+
+
+def test_github_annotates_the_ten_most_severe_then_says_how_many() -> None:
+    notes = [Diagnostic("n", f"note {i}", Position("f", i, 1), Severity.NOTE) for i in range(1, 9)]
+    warnings = [
+        Diagnostic("w", f"w {i}", Position("f", 20 + i, 1), Severity.WARNING) for i in range(6)
+    ]
+    errors = [Diagnostic("e", f"e {i}", Position("f", 40 + i, 1)) for i in range(5)]
+    lines = gh.format_diagnostics(notes + warnings + errors, {}).splitlines()
+    assert len(lines) == 11
+    assert [line.split(" ")[0] for line in lines[:10]] == ["::error"] * 5 + ["::warning"] * 5
+    assert "line=40" in lines[0] and "line=44" in lines[4]  # position order within a severity
+    assert not lines[10].startswith("::")
+    assert "19 finding(s) in total (5 error(s), 6 warning(s), 8 note(s))" in lines[10]
+    assert len(gh.format_diagnostics(errors, {}).splitlines()) == 5
 
 
 # --- through the CLI ------------------------------------------------------------------------

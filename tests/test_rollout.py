@@ -87,6 +87,8 @@ def test_commit_wave_moves_its_clusters_and_keeps_the_rest(rolled: Path, tmp_pat
     assert revisions["eu-payments"]["commit"] == head_commit
     assert revisions["us-api"]["commit"] == base_commit
     assert revisions["us-api"]["sha256"] != revisions["dev"]["sha256"]
+    # a cluster's revision is the digest of the fleet's meaning, as the manifest's source
+    assert revisions["dev"]["sha256"] == manifest["source"]["sha256"]
 
     status = fleetc("rollout", "status", "--out", "out", "-o", "json", cwd=repo)
     assert status.returncode == 0, status.stderr
@@ -107,6 +109,9 @@ def test_commit_wave_moves_its_clusters_and_keeps_the_rest(rolled: Path, tmp_pat
     assert check.returncode == 1
     assert "behind: us-api" in check.stdout
     assert "behind: dev" not in check.stdout
+    as_json = fleetc("render", "--check", "--out", "out", "-o", "json", cwd=repo)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["behind"] == ["us-api"]
     # the same wave again is current: nothing to commit
     assert fleetc("render", "--check", "--wave", "europe", "--out", "out", cwd=repo).returncode == 0
     again = fleetc("commit", "--wave", "europe", "--out", "out", cwd=repo)
@@ -183,6 +188,26 @@ def test_diff_groups_connectivity_by_wave(rolled: Path) -> None:
     assert total == len(data["flows"])
     text = fleetc("diff", "--base", "HEAD~1", "--head", "HEAD", cwd=rolled).stdout
     assert "wave 3/3 rest (us-api)" in text
+    markdown = fleetc("diff", "--base", "HEAD~1", "--head", "HEAD", "-o", "markdown", cwd=rolled)
+    assert markdown.returncode == 0, markdown.stderr
+    assert "Rollout by wave" in markdown.stdout
+    assert "**3. rest** (`us-api`)" in markdown.stdout
+
+
+def test_the_wave_section_keeps_to_its_share_of_the_comment() -> None:
+    from compiler.diff.flows import FlowChange
+    from compiler.rollout.flows import RolloutFlows, WaveFlows
+    from compiler.rollout.report import markdown
+
+    flows = tuple(
+        FlowChange(f"ns/app=a{i}@c1", "ns/db@c2", "443/TCP", "c1", "c2", False, True, "x", "y")
+        for i in range(500)
+    )
+    rollout = RolloutFlows((WaveFlows("one", ("c1",), flows),), (), (), False)
+    full = markdown(rollout, None)
+    cut = markdown(rollout, 4000)
+    assert len(full.encode()) > 4000 >= len(cut.encode())
+    assert "the full report" in cut and full.startswith(cut.split(":scissors:")[0].rstrip())
 
 
 def _branch_tree(repo: Path, ref: str, cluster: str) -> dict[str, str]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from compiler import __version__
 from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.commands import render as render_command
+from compiler.commands.common import read_fleet
 from compiler.emit.write import Output
 
 if TYPE_CHECKING:
@@ -48,12 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _message(manifest_data: bytes | None, args: argparse.Namespace, source: SourceState) -> str:
-    """The commit message: the user's or a default, plus fleetc's trailers."""
+def _message(
+    manifest_data: bytes | None, args: argparse.Namespace, source: SourceState, digest: str
+) -> str:
+    """The commit message: the user's or a default, plus fleetc's trailers. `digest` is the
+    sha256 of fleet.yaml's bytes (the manifest's is of its meaning), naming the exact blob."""
     manifest = json.loads(manifest_data or b"{}")
-    fleet = manifest.get("fleet", "fleet")
-    path = manifest.get("source", {}).get("path", args.fleet)
-    digest = str(manifest.get("source", {}).get("sha256", ""))
+    # a newline in the fleet's path would start the body (or a fake trailer) inside the subject
+    fleet = _one_line(str(manifest.get("fleet", "fleet")))
+    path = _one_line(str(manifest.get("source", {}).get("path", args.fleet)))
     where = f"commit {source.commit[:12]}" if source.commit else source.detail
     body = args.message or (
         f"fleetc: render fleet {fleet} from {path}\n\n"
@@ -71,6 +75,12 @@ def _message(manifest_data: bytes | None, args: argparse.Namespace, source: Sour
     from compiler.emit.git import with_trailers
 
     return with_trailers(str(body), trailers, Path.cwd())
+
+
+def _one_line(value: str) -> str:
+    """`value` with control characters escaped, at most 200 characters: safe in a subject."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in value)
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _locate(out: Path) -> tuple[Path, str]:
@@ -120,9 +130,9 @@ def _run_in_place(args: argparse.Namespace) -> int:
         from compiler.emit.serialize import MANIFEST
 
         manifest = output.read(MANIFEST)
-        digest = json.loads(manifest or b"{}").get("source", {}).get("sha256", "")
+        digest = hashlib.sha256(read_fleet(args.fleet)).hexdigest()
         try:
-            message = _message(manifest, args, source_state(Path(args.fleet), digest))
+            message = _message(manifest, args, source_state(Path(args.fleet), digest), digest)
             done = commit(output.root, message)
         except GitError as exc:
             raise UsageError(str(exc)) from None
@@ -136,7 +146,6 @@ def _run_in_place(args: argparse.Namespace) -> int:
 
 
 def _run_branch(args: argparse.Namespace) -> int:
-    from compiler.commands.common import read_fleet
     from compiler.emit.branch import Conflict, branch_commit, follow_remote
     from compiler.emit.git import GitError, source_state
     from compiler.emit.serialize import MANIFEST
@@ -144,7 +153,8 @@ def _run_branch(args: argparse.Namespace) -> int:
     top, directory = _locate(Path(args.out))
     data = read_fleet(args.fleet)
     label = render_command.source_label(args.fleet)
-    source = source_state(Path(args.fleet), hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    source = source_state(Path(args.fleet), digest)
     if source.commit is None:
         raise UsageError(
             f"--branch needs {label} committed and unmodified (it is {source.detail}): "
@@ -171,7 +181,7 @@ def _run_branch(args: argparse.Namespace) -> int:
     if tree is None:
         return EXIT_FINDINGS
     try:
-        message = _message(tree.get(MANIFEST), args, source)
+        message = _message(tree.get(MANIFEST), args, source, digest)
         done = branch_commit(top, directory, tree, args.branch, message)
     except Conflict as exc:
         print(f"fleetc: {exc}; run fleetc commit again", file=sys.stderr)
@@ -182,5 +192,19 @@ def _run_branch(args: argparse.Namespace) -> int:
     return _push(top, args.push, args.branch) if args.push else EXIT_OK
 
 
+def _check_git_arguments(args: argparse.Namespace) -> None:
+    """Refuse a branch or remote git could misread (an option, another ref), before any work."""
+    from compiler.emit.git import GitError, check_branch, check_remote
+
+    try:
+        if args.branch is not None:
+            check_branch(args.branch)
+        if args.push is not None:
+            check_remote(args.push)
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
-    return _run_branch(args) if args.branch else _run_in_place(args)
+    _check_git_arguments(args)
+    return _run_branch(args) if args.branch is not None else _run_in_place(args)

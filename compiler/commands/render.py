@@ -4,16 +4,20 @@ Exit codes: 0 written or already up to date; 1 the fleet has errors (diagnostics
 nothing written, DIR not even created) or, with ``--check``, DIR is not what FLEET compiles
 to; 2 usage problems, including a DIR that holds files fleetc does not own.
 
-The fleet file is named in generated headers and in the manifest as the user wrote it (made
-relative to the working directory when given as an absolute path), so output carries no
-machine paths.
+``--check -o json`` prints one JSON object on stdout: whether DIR is current, the stale,
+missing and extra paths, and the findings. ``--check --drift-only`` prints only the drift:
+the pre-commit hook runs it beside ``fleetc validate``, which already prints the findings.
+On a terminal (not in a pipe, not under CI) a line on stderr shows progress.
+
+The fleet file is named in generated headers and in the manifest by `source_name`: one clean
+relative path however it was spelled, so output carries no machine paths and the same fleet
+renders the same bytes. The manifest's source digest is of the fleet's meaning (`meaning`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import posixpath
 import sys
 from collections.abc import Callable, Iterator
@@ -26,8 +30,12 @@ from compiler.cli import EXIT_FINDINGS, EXIT_OK, UsageError
 from compiler.commands.common import (
     add_fleet_argument,
     add_output_argument,
+    collect,
+    collecting,
+    meaning,
     print_diagnostics,
     read_fleet,
+    source_name,
 )
 from compiler.diagnostics import Diagnostic, Diagnostics, FleetError
 from compiler.emit.write import Output, OutputError, locked
@@ -35,6 +43,7 @@ from compiler.emit.write import Output, OutputError, locked
 if TYPE_CHECKING:
     from compiler.load import Source
     from compiler.pipeline import Compiled
+    from compiler.report.terminal import Progress
     from compiler.rollout.tree import Stage
 
 T = TypeVar("T")
@@ -49,8 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> Non
         parser.add_argument(
             "--check", action="store_true", help="write nothing; exit 1 when DIR is not current"
         )
+        parser.add_argument(
+            "--drift-only",
+            action="store_true",
+            help="with --check: print only what is not current, not the fleet's findings",
+        )
     else:
-        parser.set_defaults(check=False)
+        parser.set_defaults(check=False, drift_only=False)
     parser.add_argument(
         "--wave",
         metavar="NAME",
@@ -60,13 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> Non
 
 
 def source_label(path: str) -> str:
-    """How headers name the fleet file: as given, or relative to the cwd when absolute."""
-    if not os.path.isabs(path):
-        return Path(path).as_posix()
-    try:
-        return Path(path).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return Path(path).name
+    """How headers and the manifest name the fleet file (see `source_name`)."""
+    return source_name(path)
 
 
 def _check_flux_path(compiled: Compiled, out: Path, diags: Diagnostics) -> None:
@@ -137,10 +146,14 @@ def compile_tree(
     from compiler.emit.serialize import stream
     from compiler.load import Source
     from compiler.pipeline import compile_fleet
+    from compiler.report.terminal import Progress
     from compiler.validate.budget import ObjectSizes
 
     diags = Diagnostics()
-    compiled = compile_fleet(data, label, diags)
+    progress = Progress.for_stderr()
+    with progress:
+        progress.say(f"compiling {label}")
+        compiled = compile_fleet(data, label, diags)
     if compiled is not None and out is not None:
         _check_flux_path(compiled, out, diags)
     sources = {label: Source(label, data.decode("utf-8", "replace"))}
@@ -149,7 +162,7 @@ def compile_tree(
         return None
     sizes = ObjectSizes(compiled.checked.doc, compiled.checked.fleet)
     name = compiled.checked.fleet.metadata.name
-    files = stream(compiled.files, name, label, data, __version__, sizes)
+    files = stream(compiled.files, name, label, meaning(compiled.checked.fleet), __version__, sizes)
     if stage is not None:  # a staged rollout: see compiler.rollout.tree
         from compiler.rollout.tree import UnknownWave
 
@@ -157,11 +170,17 @@ def compile_tree(
             files = stage.apply(compiled.checked.fleet, files)
         except UnknownWave as exc:
             raise UsageError(str(exc)) from None
-    return Tree(_judged(files, sizes.diags), tuple(diags.sorted()), sizes.diags, sources)
+    judged = _judged(files, sizes.diags, progress)
+    return Tree(judged, tuple(diags.sorted()), sizes.diags, sources)
 
 
-def _judged(files: Iterator[tuple[str, bytes]], sized: Diagnostics) -> Iterator[tuple[str, bytes]]:
-    yield from files
+def _judged(
+    files: Iterator[tuple[str, bytes]], sized: Diagnostics, progress: Progress
+) -> Iterator[tuple[str, bytes]]:
+    with progress:  # cleared before anything else is printed, whatever the consumer does
+        for done, item in enumerate(files, 1):
+            progress.count("serializing and writing files:", done)
+            yield item
     if sized.has_errors:
         raise FleetError(sized)
 
@@ -310,6 +329,17 @@ def _print_drift(
 ) -> None:
     """``kind: path`` lines, grouped by kind, paths sorted; on stdout unless it carries JSON.
     Clusters at another fleet revision than FLEET (a staged rollout) come first."""
+    collected = collecting()
+    if collected is not None:  # --check -o json or --drift-only: `run` prints the document
+        collected.extra.update(
+            stale=sorted(stale), missing=sorted(missing), extra=sorted(extra), interrupted=pending
+        )
+        if behind:
+            collected.extra.update(behind=list(behind))
+    if collected is not None and output == "json":
+        count = len(stale) + len(missing) + len(extra) + int(pending)
+        _status(f"output is not current ({count} difference(s))")
+        return
     lines = [f"behind: {name}" for name in behind or ()]
     lines += [f"stale: {path}" for path in sorted(stale)]
     lines += [f"missing: {path}" for path in sorted(missing)]
@@ -323,4 +353,28 @@ def _print_drift(
 
 
 def run(args: argparse.Namespace) -> int:
-    return render(args)
+    if not args.check or (args.output != "json" and not args.drift_only):
+        if args.drift_only:
+            raise UsageError("--drift-only goes with --check")
+        return render(args)
+    with collect() as found:
+        status = render(args)
+    if args.output == "json":
+        import json
+
+        from compiler.report.json import as_data
+
+        drift = {"stale": [], "missing": [], "extra": [], "interrupted": False, **found.extra}
+        doc = {
+            "current": status == EXIT_OK,
+            "compared": bool(found.extra) or status == EXIT_OK,
+            **drift,
+            "diagnostics": [as_data(d) for d in found.diagnostics],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    elif status != EXIT_OK and not found.extra:
+        _status(
+            f"{source_name(args.fleet)} has errors, so {args.out} was not compared"
+            " (fleetc validate shows them)"
+        )
+    return status

@@ -89,5 +89,5 @@ def diff_fleets(base: Side, head: Side, flow_limit: int = 200_000) -> FleetDiff:
         from compiler.validate.waves import assign
 
         plan = assign(after.checked.fleet)
-        waves = wave_flows(before.resolved, after.resolved, plan, flow_limit, flows)
+        waves = wave_flows(before.resolved, after.resolved, plan, flow_limit)
     return FleetDiff(base, head, tuple(objects), tuple(mesh), tuple(flows), truncated, waves=waves)

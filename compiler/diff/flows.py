@@ -1,20 +1,30 @@
-"""Connectivity changes between two resolved fleets: flows newly allowed or newly denied.
+"""Connectivity changes between two resolved fleets: every flow newly allowed or newly denied.
 
-The flows compared are between probe endpoints: every service's pods in each of its clusters,
-and every namespaced workload set a policy names, on the ports that matter to the destination
-(its service ports, or the ports policies name). Only pairs a change can affect are asked:
-those on either side of a policy that differs between the two fleets, or every pair when the
-defaults, clusters or services changed. The reachability model decides each one.
+Flows are compared between the endpoint and port classes of `compiler.diff.classes`, which
+every selector of both revisions splits, so one representative answers for its class and the
+report has one line per class pair, never one per pod. Only what a change can affect is
+asked: the two sides of every policy that differs between the revisions, on its ports; when a
+default or the namespaces it covers changed, every pair with a pod in such a namespace. The
+reachability model decides each flow (a flow neither end of which is a pod has no fleet
+policy to decide it and is skipped), and the port classes of one pair that change alike,
+for the same reasons, are one line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from compiler.model.types import PortRange
-from compiler.reach import Endpoint, decide, in_set
-from compiler.resolve.model import Policy, ResolvedFleet, WorkloadSet
+from compiler.diff.classes import (
+    PartyClass,
+    PortClass,
+    party_classes,
+    port_classes,
+    port_label,
+)
+from compiler.reach import Decision, Endpoint, decide, entity_matches, in_set, peer_matches
+from compiler.resolve.model import Entities, Peer, Policy, ResolvedFleet, WorkloadSet
 
 
 @dataclass(frozen=True, order=True)
@@ -30,44 +40,14 @@ class FlowChange:
     rule_after: str
 
 
-@dataclass(frozen=True, order=True)
-class _Probe:
-    label: str
-    endpoint: Endpoint
-    ports: tuple[PortRange, ...]
-
-
-def _probes(fleet: ResolvedFleet, clusters: set[str]) -> list[_Probe]:
-    policy_ports: dict[tuple[str, str | None], set[PortRange]] = {}
-    for policy in fleet.policies:
-        if not isinstance(policy.destination, WorkloadSet):
-            continue
-        for name in policy.destination.clusters:
-            key = (name, policy.destination.namespace)
-            policy_ports.setdefault(key, set()).update(policy.ports or ())
-    probes: dict[str, _Probe] = {}
-    for service in fleet.services:
-        ports = tuple(sorted({PortRange(p.protocol, p.port, p.port) for p in service.ports}))
-        for name in service.clusters:
-            if name in clusters:
-                label = f"{service.ref}@{name}"
-                ep = Endpoint(name, service.namespace, service.selector)
-                probes[label] = _Probe(label, ep, ports)
-    for policy in fleet.policies:
-        for ws in (policy.source, policy.destination):
-            if not isinstance(ws, WorkloadSet) or ws.namespace is None or ws.service is not None:
-                continue
-            selector = ws.selector or ()
-            written = ",".join(f"{k}={v}" for k, v in selector)
-            for name in ws.clusters:
-                if name not in clusters:
-                    continue
-                label = f"{ws.namespace}/{written}@{name}" if written else f"{ws.namespace}@{name}"
-                ports = tuple(sorted(policy_ports.get((name, ws.namespace), set())))
-                probes.setdefault(
-                    label, _Probe(label, Endpoint(name, ws.namespace, selector), ports)
-                )
-    return [probes[k] for k in sorted(probes)]
+def _could_match(peer: Peer, cls: PartyClass) -> bool:
+    """Whether `peer` may cover the class judged in some cluster (entities depend on where:
+    asking in the class's own cluster and in another covers both answers)."""
+    if isinstance(peer, WorkloadSet):
+        return isinstance(cls.party, Endpoint) and in_set(cls.party, peer)
+    if isinstance(peer, Entities):
+        return any(entity_matches(peer.names, cls.party, here) for here in (cls.cluster, ""))
+    return peer_matches(peer, cls.party, "")
 
 
 def _signature(policy: Policy) -> tuple[object, ...]:
@@ -77,43 +57,118 @@ def _signature(policy: Policy) -> tuple[object, ...]:
 def _changed_policies(base: ResolvedFleet, head: ResolvedFleet) -> list[Policy]:
     before = {_signature(p): p for p in base.policies}
     after = {_signature(p): p for p in head.policies}
-    return [before[k] for k in before.keys() - after.keys()] + [
-        after[k] for k in after.keys() - before.keys()
-    ]
+    gone = [(p.name, p.index, 0, p) for k, p in before.items() if k not in after]
+    came = [(p.name, p.index, 1, p) for k, p in after.items() if k not in before]
+    return [p for *_key, p in sorted(gone + came, key=lambda t: t[:3])]
 
 
-def _everything_changed(base: ResolvedFleet, head: ResolvedFleet) -> bool:
-    return (
-        base.default_ingress != head.default_ingress
-        or base.default_egress != head.default_egress
-        or base.services != head.services
-        or base.managed_namespaces != head.managed_namespaces
-    )
+def _default_reach(
+    base: ResolvedFleet, head: ResolvedFleet, direction: str, cluster: str
+) -> set[str]:
+    """The namespaces of `cluster` whose default for `direction` differs between revisions."""
+
+    def deny_in(fleet: ResolvedFleet) -> set[str]:
+        default = fleet.default_egress if direction == "egress" else fleet.default_ingress
+        return set(fleet.namespaces(cluster)) if default == "deny" else set()
+
+    return deny_in(base) ^ deny_in(head)
 
 
-def _pairs(
-    probes: list[_Probe], changed: Iterable[Policy], everything: bool
-) -> Iterable[tuple[_Probe, _Probe]]:
-    if everything:
-        for src in probes:
-            for dst in probes:
-                if src is not dst:
-                    yield src, dst
-        return
-    seen: set[tuple[str, str]] = set()
-    for policy in sorted(changed, key=lambda p: p.name):
-        src_side, dst_side = policy.source, policy.destination
-        sources = [
-            p for p in probes if isinstance(src_side, WorkloadSet) and in_set(p.endpoint, src_side)
+Region = tuple[list[int], list[int], list[int]]
+"""Source classes x destination classes x port classes (indices) a change can affect."""
+
+
+def _regions(
+    base: ResolvedFleet, head: ResolvedFleet, parties: list[PartyClass], ports: list[PortClass]
+) -> Iterator[Region]:
+    everyone = list(range(len(parties)))
+    every_port = list(range(len(ports)))
+    for direction in ("egress", "ingress"):
+        clusters = {cls.cluster for cls in parties if cls.pod}
+        reach = {c: _default_reach(base, head, direction, c) for c in sorted(clusters)}
+        moved = [
+            i
+            for i, cls in enumerate(parties)
+            if isinstance(cls.party, Endpoint) and cls.party.namespace in reach[cls.cluster]
         ]
-        destinations = [
-            p for p in probes if isinstance(dst_side, WorkloadSet) and in_set(p.endpoint, dst_side)
-        ]
-        for src in sources:
-            for dst in destinations:
-                if src is not dst and (src.label, dst.label) not in seen:
-                    seen.add((src.label, dst.label))
-                    yield src, dst
+        if moved:
+            yield (
+                (moved, everyone, every_port)
+                if direction == "egress"
+                else (
+                    everyone,
+                    moved,
+                    every_port,
+                )
+            )
+    for policy in _changed_policies(base, head):
+        sources = [i for i, c in enumerate(parties) if _could_match(policy.source, c)]
+        destinations = [i for i, c in enumerate(parties) if _could_match(policy.destination, c)]
+        named = [i for i, p in enumerate(ports) if p.within(policy.ports)]
+        yield sources, destinations, named
+
+
+class _Judge:
+    """`decide` on one revision, given only the policies that could name the pair (the
+    verdict is the same: a policy naming a flow has its source on one side and its
+    destination on the other), so a pair costs its own policies, not the fleet's."""
+
+    def __init__(self, fleet: ResolvedFleet, parties: list[PartyClass]) -> None:
+        self.fleet = fleet
+        self.parties = parties
+        self.as_source: dict[int, frozenset[int]] = {}
+        self.as_destination: dict[int, frozenset[int]] = {}
+        self.fleets: dict[frozenset[int], ResolvedFleet] = {}
+
+    def _side(self, cache: dict[int, frozenset[int]], index: int, source: bool) -> frozenset[int]:
+        found = cache.get(index)
+        if found is None:
+            cls = self.parties[index]
+            found = frozenset(
+                i
+                for i, p in enumerate(self.fleet.policies)
+                if _could_match(p.source if source else p.destination, cls)
+            )
+            cache[index] = found
+        return found
+
+    def __call__(self, src: int, dst: int, port: PortClass) -> Decision:
+        relevant = self._side(self.as_source, src, True) & self._side(
+            self.as_destination, dst, False
+        )
+        fleet = self.fleets.get(relevant)
+        if fleet is None:
+            policies = tuple(p for i, p in enumerate(self.fleet.policies) if i in relevant)
+            fleet = dataclasses.replace(self.fleet, policies=policies)
+            self.fleets[relevant] = fleet
+        party = self.parties
+        return decide(fleet, party[src].party, party[dst].party, port.protocol, port.port)
+
+
+def _merged(
+    parties: list[PartyClass],
+    ports: list[PortClass],
+    found: dict[tuple[int, int], list[tuple[int, Decision, Decision]]],
+) -> Iterable[FlowChange]:
+    """One line per pair and outcome: its port classes that change alike, for the same
+    reasons, under one port label."""
+    for (src, dst), changes in found.items():
+        alike: dict[tuple[bool, bool, str, str], list[int]] = {}
+        for port, before, after in changes:
+            key = (before.allowed, after.allowed, before.reason, after.reason)
+            alike.setdefault(key, []).append(port)
+        for (was, now, why_before, why_after), indices in alike.items():
+            yield FlowChange(
+                parties[src].label,
+                parties[dst].label,
+                port_label(part for i in indices for part in ports[i].parts),
+                parties[src].cluster,
+                parties[dst].cluster,
+                was,
+                now,
+                why_before,
+                why_after,
+            )
 
 
 def diff_flows(
@@ -122,35 +177,34 @@ def diff_flows(
     """Flows whose verdict differs; and whether the `limit` on decisions cut the search."""
     if base is None or head is None:
         return [], False
-    clusters = {c.name for c in base.clusters} & {c.name for c in head.clusters}
-    probes = sorted(set(_probes(base, clusters)) | set(_probes(head, clusters)))
-    by_label: dict[str, _Probe] = {}
-    for probe in probes:  # the same label may carry other ports on each side: merge them
-        old = by_label.get(probe.label)
-        ports = tuple(sorted(set(probe.ports) | set(old.ports if old else ())))
-        by_label[probe.label] = _Probe(probe.label, probe.endpoint, ports)
-    merged = [by_label[k] for k in sorted(by_label)]
-    changes: list[FlowChange] = []
-    asked = 0
-    for src, dst in _pairs(merged, _changed_policies(base, head), _everything_changed(base, head)):
-        for port in dst.ports or (PortRange("TCP", 1, 65535),):
-            asked += 1
-            if asked > limit:
-                return sorted(changes), True
-            before = decide(base, src.endpoint, dst.endpoint, port.protocol, port.low)
-            after = decide(head, src.endpoint, dst.endpoint, port.protocol, port.low)
-            if before.allowed != after.allowed:
-                changes.append(
-                    FlowChange(
-                        src.label,
-                        dst.label,
-                        str(PortRange(port.protocol, port.low, port.low)),
-                        src.endpoint.cluster,
-                        dst.endpoint.cluster,
-                        before.allowed,
-                        after.allowed,
-                        before.reason,
-                        after.reason,
-                    )
-                )
-    return sorted(changes), False
+    common = {c.name for c in base.clusters} & {c.name for c in head.clusters}
+    clusters = sorted(common)
+    parties = party_classes((base, head), clusters)
+    ports = port_classes((base, head))
+    before, after = _Judge(base, parties), _Judge(head, parties)
+    found: dict[tuple[int, int], list[tuple[int, Decision, Decision]]] = {}
+    asked: set[tuple[int, int, int]] = set()
+    truncated = False
+    for sources, destinations, named in _regions(base, head, parties, ports):
+        for src in sources:
+            for dst in destinations:
+                if not (parties[src].pod or parties[dst].pod):
+                    continue
+                for port in named:
+                    if (src, dst, port) in asked:
+                        continue
+                    if len(asked) >= limit:
+                        truncated = True
+                        break
+                    asked.add((src, dst, port))
+                    was = before(src, dst, ports[port])
+                    now = after(src, dst, ports[port])
+                    if was.allowed != now.allowed:
+                        found.setdefault((src, dst), []).append((port, was, now))
+                if truncated:
+                    break
+            if truncated:
+                break
+        if truncated:
+            break
+    return sorted(_merged(parties, ports, found)), truncated

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from compiler.emit.git import Committed, GitError
+from compiler.emit.git import Committed, GitError, check_branch, check_remote
 from compiler.emit.git import run as _git
 
 
@@ -26,10 +26,7 @@ class Conflict(GitError):
 
 
 def _branch_ref(top: Path, branch: str) -> str:
-    proc = _git(["check-ref-format", "--branch", branch], top, check=False)
-    if proc.returncode != 0 or branch.startswith("-"):
-        raise GitError(f"{branch!r} is not a valid branch name")
-    ref = f"refs/heads/{proc.stdout.strip()}"
+    ref = f"refs/heads/{check_branch(branch)}"
     # Moving a checked-out branch under its work tree would leave that index and work tree
     # out of step with their HEAD (a phantom staged revert), so it is refused.
     worktrees = _git(["worktree", "list", "--porcelain"], top).stdout.splitlines()
@@ -117,7 +114,17 @@ def _graft(top: Path, base: str | None, parts: list[str], subtree: str) -> str:
 
 
 def _tip(top: Path, ref: str) -> str | None:
-    proc = _git(["rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], top, check=False)
+    """The commit `ref` names, read as exactly that ref: ``rev-parse refs/heads/B`` would fall
+    back to a tag ``refs/tags/refs/heads/B`` while the branch does not exist yet, and the
+    compare-and-swap would then fail on every run."""
+    if ref.startswith("refs/"):
+        proc = _git(["show-ref", "--verify", "--hash", "--", ref], top, check=False)
+        if proc.returncode != 0:
+            return None
+        ref = proc.stdout.strip()
+    proc = _git(
+        ["rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}"], top, check=False
+    )
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -181,15 +188,19 @@ def follow_remote(top: Path, remote: str, branch: str) -> None:
     left alone: the push then reports the conflict.
     """
     ref = _branch_ref(top, branch)
-    tracking = f"refs/remotes/{remote}/{ref.removeprefix('refs/heads/')}"
-    fetched = _git(
-        ["fetch", "--quiet", "--no-tags", remote, f"+{ref}:{tracking}"], top, check=False
-    )
+    check_remote(remote)
+    # A configured remote keeps its remote-tracking branch up to date; a path or URL has no
+    # such namespace, so its tip is read from FETCH_HEAD.
+    named = _git(["remote"], top).stdout.split()
+    tracking = f"refs/remotes/{remote}/{branch}" if remote in named else None
+    refspec = f"+{ref}:{tracking}" if tracking else ref
+    fetch = ["fetch", "--quiet", "--no-tags", "--end-of-options", remote, refspec]
+    fetched = _git(fetch, top, check=False)
     if fetched.returncode != 0:
         if "couldn't find remote ref" in fetched.stderr:
             return  # the remote has no such branch yet: the push creates it
         raise GitError(f"git fetch failed: {fetched.stderr.strip()}")
-    theirs = _tip(top, tracking)
+    theirs = _tip(top, tracking or "FETCH_HEAD")
     ours = _tip(top, ref)
     if theirs is None or theirs == ours:
         return
@@ -209,8 +220,15 @@ def push(top: Path, remote: str, branch: str) -> None:
     else got there first, run again. Any other refusal (a hook, a protected branch) or a
     transport failure is a `GitError` carrying git's reason.
     """
-    ref = f"refs/heads/{branch}"
-    proc = _git(["push", "--porcelain", remote, f"{ref}:{ref}"], top, check=False)
+    ref = f"refs/heads/{check_branch(branch)}"
+    check_remote(remote)
+    tip = _tip(top, ref)
+    if tip is None:
+        raise GitError(f"there is no branch {branch} to push")
+    # the commit id as the source: a source ref is matched loosely, and a tag named like the
+    # branch (refs/tags/refs/heads/B) would make it ambiguous
+    push_args = ["push", "--porcelain", "--no-verify", "--end-of-options", remote, f"{tip}:{ref}"]
+    proc = _git(push_args, top, check=False)
     if proc.returncode == 0:
         return
     rejected = [line for line in proc.stdout.splitlines() if line.startswith("!")]

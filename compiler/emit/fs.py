@@ -11,10 +11,12 @@ climbs with ``..`` is refused by `check_path` before anything is touched.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -204,12 +206,17 @@ class SafeDir:
         tmp = f"{name}.{secrets.token_hex(4)}.tmp"
         fd = os.open(tmp, NEW_FLAGS, 0o644, dir_fd=parent_fd)
         try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._step()
-        os.rename(tmp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._step()
+            os.rename(tmp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        except OSError:
+            with contextlib.suppress(OSError):  # a full disk: leave no temporary file behind
+                os.unlink(tmp, dir_fd=parent_fd)
+            raise
         os.fsync(parent_fd)
         self._step()
 
@@ -237,41 +244,60 @@ class SafeDir:
         found = self._lstat(rel)
         return None if found is None else Stamp.of(found)
 
-    def _walk(self, stat: bool) -> dict[str, Stamp | None]:
+    def _walk(
+        self, stat: bool, stop: Callable[[str], bool] | None = None
+    ) -> dict[str, Stamp | None]:
+        """Every non-directory entry under DIR outside ``.fleetc/``, walked with an explicit
+        stack (a deep tree is data, not recursion). `stop` ends the walk early: it is asked
+        about each entry found and answers True when the caller has seen enough."""
         found: dict[str, Stamp | None] = {}
-
-        def walk(rel: str, path: str) -> None:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    sub = f"{rel}/{entry.name}" if rel else entry.name
-                    if entry.is_dir(follow_symlinks=False):
-                        if sub != META_DIR:
-                            walk(sub, entry.path)
-                    else:
-                        found[sub] = Stamp.of(entry.stat(follow_symlinks=False)) if stat else None
-
-        walk("", str(self.root))
+        pending: list[tuple[str, str]] = [("", str(self.root))]
+        while pending:
+            rel, path = pending.pop()
+            try:
+                entries = list(os.scandir(path))
+            except OSError as exc:
+                raise OutputError(f"cannot list {path}: {exc.strerror}") from None
+            for entry in sorted(entries, key=lambda e: e.name, reverse=True):
+                sub = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if sub != META_DIR:
+                        pending.append((sub, entry.path))
+                    continue
+                found[sub] = Stamp.of(entry.stat(follow_symlinks=False)) if stat else None
+                if stop is not None and stop(sub):
+                    return found
         return found
 
     # -- ownership ----------------------------------------------------------------------------
 
     def _remove_tree(self, rel: str) -> None:
-        """Remove directory `rel` and everything in it (fleetc's staging), depth first."""
-        fd = self._dir(rel)
-        if fd is None:
+        """Remove directory `rel` and everything in it (fleetc's staging), depth first, with an
+        explicit stack (no recursion however deep it is)."""
+        if self._dir(rel) is None:
             return
-        for name in sorted(os.listdir(fd)):
-            here = self._dir(rel)  # again each time: removing a subtree may have closed it
+        pending = [rel]
+        while pending:
+            current = pending[-1]
+            here = self._dir(current)
             assert here is not None
-            try:
-                os.unlink(name, dir_fd=here)
-            except (IsADirectoryError, PermissionError):  # Linux says EISDIR, BSDs EPERM
-                if not stat.S_ISDIR(os.stat(name, dir_fd=here, follow_symlinks=False).st_mode):
-                    raise
-                self._remove_tree(f"{rel}/{name}")
+            subdirs = []
+            for name in sorted(os.listdir(here)):
+                here = self._dir(current)  # again each time: a cached descriptor may be closed
+                assert here is not None
+                try:
+                    os.unlink(name, dir_fd=here)
+                except (IsADirectoryError, PermissionError):  # Linux says EISDIR, BSDs EPERM
+                    if not stat.S_ISDIR(os.stat(name, dir_fd=here, follow_symlinks=False).st_mode):
+                        raise
+                    subdirs.append(f"{current}/{name}")
+                    continue
+                self._step()
+            if subdirs:
+                pending.extend(reversed(subdirs))
                 continue
-            self._step()
-        self._rmdir(rel)
+            self._rmdir(current)
+            pending.pop()
 
     def _rmdir(self, rel: str) -> None:
         """Remove the (empty) directory `rel`, closing our descriptor of it first."""

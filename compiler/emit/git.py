@@ -12,6 +12,12 @@ advice.
 
 Trailers name the source commit (`source_state`). Committing to a deploy branch and pushing
 are in `compiler.emit.branch`.
+
+Every git command fleetc runs has hooks switched off (``core.hooksPath=/dev/null``): fleetc's
+commits hold only files it generated from a validated fleet, and a hook that runs fleetc on
+DIR (post-commit, reference-transaction, pre-push) would wait on the lock this process holds.
+Every value a user gives that reaches git (a branch, a remote) is checked first
+(`check_branch`, `check_remote`) so none can be read as an option.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ def run(
     full_env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     try:
         proc = subprocess.run(
-            ["git", *args],
+            ["git", "-c", "core.hooksPath=/dev/null", *args],
             cwd=cwd,
             env=full_env,
             input=stdin,
@@ -61,6 +67,50 @@ def run(
         message = (proc.stderr or proc.stdout).strip()
         raise GitError(f"git {args[0]} failed: {message}")
     return proc
+
+
+def _printable(value: str) -> str:
+    return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
+
+
+def check_branch(name: str) -> str:
+    """`name` when it is a plain branch name; GitError (a usage error) otherwise.
+
+    A branch is given as its short name and always means ``refs/heads/NAME``: a full ref
+    (``refs/heads/x`` would become ``refs/heads/refs/heads/x``), ``HEAD``, ``@`` and ``@{...}``
+    (which git expands to another branch) and a leading ``-`` (an option to git) are refused;
+    the rest is git's own ``check-ref-format``.
+    """
+    shown = _printable(name)[:200]
+    why = ""
+    if not name or not name.isprintable() or name.strip() != name:
+        why = "it is empty or holds control characters or surrounding spaces"
+    elif name.startswith("-"):
+        why = "it starts with '-'"
+    elif name.startswith("refs/"):
+        why = f"give the branch's short name ({name.removeprefix('refs/heads/')!r}), not a ref"
+    elif name in ("HEAD", "@") or "@{" in name:
+        why = "HEAD, @ and @{...} name other commits, not a branch to commit to"
+    else:
+        proc = run(["check-ref-format", f"refs/heads/{name}"], Path("/"), check=False)
+        if proc.returncode != 0:
+            why = "git check-ref-format refuses it"
+    if why:
+        raise GitError(f"{shown!r} is not a valid branch name: {why}")
+    return name
+
+
+def check_remote(remote: str) -> str:
+    """`remote` when git can only read it as a remote (a name, a path or a URL)."""
+    why = ""
+    if not remote or not remote.isprintable():
+        why = "it is empty or holds control characters"
+    elif remote.startswith("-"):
+        why = "it starts with '-' (git would read it as an option)"
+    if why:
+        shown = _printable(remote)[:200]
+        raise GitError(f"{shown!r} is not a remote: {why}; give a remote's name, a path or a URL")
+    return remote
 
 
 def _locked_retry(args: list[str], cwd: Path, wait: float) -> subprocess.CompletedProcess[str]:
@@ -193,7 +243,7 @@ def locate(out: Path) -> tuple[Path, str]:
 
 def current_branch(top: Path) -> str:
     """The checked-out branch's short name; a detached HEAD has none to push."""
-    proc = run(["symbolic-ref", "-q", "--short", "HEAD"], top, check=False)
-    if proc.returncode != 0:
+    proc = run(["symbolic-ref", "-q", "HEAD"], top, check=False)
+    if proc.returncode != 0 or not proc.stdout.startswith("refs/heads/"):
         raise GitError("HEAD is detached: there is no branch to push")
-    return proc.stdout.strip()
+    return proc.stdout.strip().removeprefix("refs/heads/")

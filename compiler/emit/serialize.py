@@ -3,8 +3,9 @@
 Every file fleetc writes says that it is generated and from which fleet file, so nobody edits
 it by hand. The header carries no timestamp, no absolute path and no fleetc version (the
 version lives once, in the output's manifest), so re-rendering the same input gives the same
-bytes on every machine. What a file came from (``File.origin``) is named in the header too;
-it may include a line number in fleet.yaml.
+bytes on every machine. What a file came from (``File.origin``) is named in the header too:
+the policy, service or cluster by name, never a line of fleet.yaml, so a comment-only or
+reordering edit of fleet.yaml changes no byte.
 
 Comment syntax follows the file's format: ``#`` for YAML and for text formats that accept it
 (bpftool batch files, plain text), ``<!-- -->`` for Markdown, ``/* */`` for C. JSON has no
@@ -145,6 +146,9 @@ def manifest_bytes(
     fleet: str, source: str, source_data: bytes, version: str, digests: dict[str, str]
 ) -> bytes:
     """The metadata file: fleet, source name and digest, fleetc version, owned files + digests.
+
+    `source_data` is what the source digest is taken of: `fleetc render` passes the fleet's
+    meaning (`compiler.commands.common.meaning`), so a comment-only edit leaves it unchanged.
 
     `digests` maps every rendered file's path to the sha256 of its bytes. The manifest lists
     itself out (a file cannot contain its own digest) but owns itself and ``.fleetc/.gitignore``

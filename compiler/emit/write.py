@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.emit.fs import NEW_FLAGS, OutputError, SafeDir, Stamp, check_path, write_all
+from compiler.emit.roots import environment_error, refuse_system_root
 from compiler.emit.serialize import GITIGNORE, GITIGNORE_TEXT, MANIFEST, META_DIR, sha256
 from compiler.emit.stage import Stager
 
@@ -151,14 +152,34 @@ class Output(SafeDir):
                 check_path(path)
             for path in deletes:
                 check_path(path)
+            # The journal is only a list of intentions: it may delete and replace only what
+            # the manifest says fleetc owns (a forged journal committed to git, say).
+            owned = self.manifest() or {}
+            deletes = [path for path in deletes if path in owned]
+            for source, path in moves:
+                if path in owned or path in (MANIFEST, GITIGNORE) or self._lstat(path) is None:
+                    continue
+                # still staged, so not moved by a run that crashed: a stranger's file
+                if self._lstat(f"{META_DIR}/{staging}/{source}") is not None:
+                    raise OutputError(
+                        f"{self.root / JOURNAL} would replace {self.root / path}, which "
+                        f"fleetc does not own (not in {MANIFEST}); remove the journal"
+                    )
             self._roll_forward(staging, moves, deletes)
         meta_fd = self._dir(META_DIR)
         if meta_fd is None:
             return
         for name in sorted(os.listdir(meta_fd)):
-            if name.startswith(STAGING):
+            found = os.stat(name, dir_fd=meta_fd, follow_symlinks=False)
+            if name.startswith(STAGING) and stat.S_ISDIR(found.st_mode):
                 self._remove_tree(f"{META_DIR}/{name}")
-            elif name.endswith(".tmp"):
+                meta_fd = self._dir(META_DIR)  # removing a tree may have closed it
+                assert meta_fd is not None
+            elif (name.startswith(STAGING) or name.endswith(".tmp")) and (
+                stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode)
+            ):
+                # debris is ours to remove when it is a file or a symlink; a directory named
+                # like a temporary file is not fleetc's and is left alone
                 os.unlink(name, dir_fd=meta_fd)
                 self._step()
 
@@ -213,7 +234,14 @@ class Output(SafeDir):
     def _owned(self) -> tuple[dict[str, str], set[str]]:
         """The manifest's files and those on disk; refuses when DIR holds others' files."""
         owned = self.manifest() or {}
-        on_disk = self.scan()
+        strangers: list[str] = []
+
+        def enough(path: str) -> bool:  # stop walking someone else's tree after a few
+            if path not in owned:
+                strangers.append(path)
+            return len(strangers) > 10
+
+        on_disk = set(self._walk(stat=False, stop=enough))
         unowned = sorted(on_disk - owned.keys())
         if unowned:
             shown = "\n  ".join(unowned[:10]) + ("\n  ..." if len(unowned) > 10 else "")
@@ -306,6 +334,9 @@ class Output(SafeDir):
                 self._complete = seen
                 return Plan((), ())
             self._sync()
+            order = _order(list(moves))
+            journal = {"staging": staging, "move": order, "delete": delete}
+            self._put(JOURNAL, json.dumps(journal).encode())  # the commit point
         except BaseException:
             if helper is not None:
                 helper.abort()
@@ -314,9 +345,6 @@ class Output(SafeDir):
             if new_meta and meta_fd is not None and not os.listdir(meta_fd):
                 self._rmdir(META_DIR)  # nor will it be: no trace of this call is left
             raise
-        order = _order(list(moves))
-        journal = {"staging": staging, "move": order, "delete": delete}
-        self._put(JOURNAL, json.dumps(journal).encode())
         self._roll_forward(staging, [(m, m) for m in order], delete)
         self._complete = seen
         return Plan(tuple(_order(written)), tuple(delete))
@@ -472,8 +500,33 @@ def locked(
     """Lock DIR (creating it when `create`), recover an interrupted write, yield it.
 
     Waits up to `timeout` seconds for another fleetc working on the same DIR, then fails with
-    a clear message rather than hanging.
+    a clear message rather than hanging. A system directory is refused before anything
+    (`refuse_system_root`); a filesystem failure (read-only, full, no permission) becomes an
+    OutputError naming the path, and directories this call created are removed again when
+    it fails, so a failed first render leaves no empty DIR behind.
     """
+    refuse_system_root(root)
+    created = [p for p in (root, *root.absolute().parents) if not p.exists()] if create else []
+    try:
+        with _locked(root, create=create, recover=recover, timeout=timeout) as output:
+            yield output
+    except OSError as exc:
+        _remove_empty(created)
+        raise environment_error(exc, root) from None
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the directories in `created` (deepest first) that are empty; keep the rest."""
+    for directory in created:
+        with contextlib.suppress(OSError):  # rmdir only ever removes an empty directory
+            directory.rmdir()
+
+
+@contextmanager
+def _locked(root: Path, *, create: bool, recover: bool, timeout: float) -> Iterator[Output]:
     if create:
         try:
             root.mkdir(parents=True, exist_ok=True)

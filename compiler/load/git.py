@@ -10,6 +10,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from compiler.load.yaml import MAX_BYTES
+
 
 class GitError(Exception):
     """git is missing, the path is not in a repository, or a revision does not resolve."""
@@ -63,14 +65,27 @@ def default_base(repo: Path) -> str:
 
 def read_at(fleet: Path, revision: str) -> AtRevision:
     """The bytes of `fleet` at `revision` (None if it did not exist there)."""
+    if revision.startswith("-") or not revision.isprintable():
+        # git would read it as an option (rev-parse has several that write or print)
+        raise GitError(
+            f"revision {revision[:200]!r} is not a revision: it starts with '-' or holds control characters"
+        )
     repo = toplevel(fleet)
     try:
-        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
+        commit = _git(
+            repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+        ).strip()
     except GitError:
         commit = ""
     if not commit:
         raise GitError(f"revision {revision!r} does not resolve to a commit")
     rel = fleet.resolve().relative_to(repo.resolve()).as_posix()
+    size = _run(repo, "cat-file", "-s", f"{commit}:{rel}")
+    if size.returncode != 0:
+        return AtRevision(revision, commit, None)
+    if int(size.stdout.strip() or 0) > MAX_BYTES:
+        # refused without reading it: a blob can be any size
+        raise GitError(f"{rel} at {revision} is larger than the limit of {MAX_BYTES} bytes")
     done = _run(repo, "cat-file", "blob", f"{commit}:{rel}")
     data = done.stdout if done.returncode == 0 else None
     return AtRevision(revision, commit, data)

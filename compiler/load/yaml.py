@@ -101,7 +101,7 @@ def load(data: bytes, name: str, limits: Limits = Limits()) -> Document:
     if len(data) > limits.max_bytes:
         raise fail(
             "load-too-large",
-            f"input is {len(data)} bytes; the limit is {limits.max_bytes}",
+            f"input is larger than the limit of {limits.max_bytes} bytes",
             (1, 1),
         )
     text = _decode(data, name, diags)

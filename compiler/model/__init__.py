@@ -85,6 +85,9 @@ def _data_path(
 
 def _report(doc: Document, error: Any, diags: Diagnostics) -> None:
     kind: str = error["type"]
+    if kind == "extra_forbidden" and diags.full("model-unknown-field"):
+        diags.count_more("model-unknown-field")  # capped: skip locating it and did-you-mean
+        return
     loc, exists, tagged = _data_path(doc, tuple(error["loc"]), kind)
     value = error.get("input")
     ctx = error.get("ctx") or {}

@@ -41,6 +41,7 @@ from compiler.model.settings import (
 from compiler.model.types import (
     CIDR,
     IP,
+    Annotations,
     ClusterName,
     Labels,
     Name,
@@ -83,7 +84,7 @@ class Metadata(Strict):
 
     name: Name = Field(description="The fleet's name (a DNS-1123 label).", examples=["contoso"])
     labels: Labels = Field(default_factory=dict, description="Labels for people and tools.")
-    annotations: dict[str, str] = Field(
+    annotations: Annotations = Field(
         default_factory=dict, description="Annotations for people and tools."
     )
 
@@ -128,7 +129,7 @@ class Apiserver(Strict):
     serviceType: Literal["LoadBalancer", "NodePort"] = Field(
         default="LoadBalancer", description="The Service type."
     )
-    annotations: dict[str, str] = Field(
+    annotations: Annotations = Field(
         default_factory=dict,
         description="Service annotations, e.g. for an internal load balancer.",
         examples=[{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}],

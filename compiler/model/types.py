@@ -22,6 +22,8 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 PORT_SPEC = r"^([0-9]{1,5})(-([0-9]{1,5}))?/(TCP|UDP|SCTP|ANY)$"
 VERSION = r"^1\.[0-9]{1,2}$"
 
+# Matched with fullmatch: with re.match, '$' also matches before a trailing newline, so
+# "web\n" would pass as a name and a newline would reach a rendered key.
 _DNS1123 = re.compile(DNS1123_LABEL)
 _CLUSTER = re.compile(CLUSTER_NAME)
 _PORT = re.compile(PORT_SPEC)
@@ -29,19 +31,30 @@ _LABEL_KEY = re.compile(LABEL_KEY)
 _LABEL_VALUE = re.compile(LABEL_VALUE)
 
 
+SHOWN = 120
+"""Characters of a bad value quoted in a message; a 60 KB value is not echoed in full."""
+
+
+def _shown(value: str) -> str:
+    """`value` quoted for a message, cut to `SHOWN` characters with its length said."""
+    if len(value) <= SHOWN:
+        return repr(value)
+    return f"{value[:SHOWN]!r}... ({len(value)} characters)"
+
+
 def _dns1123(value: str) -> str:
-    if len(value) > 63 and _DNS1123.match(value):
+    if len(value) > 63 and _DNS1123.fullmatch(value):
         raise PydanticCustomError(
             "dns1123",
             "{value} is {length} characters long; a DNS-1123 label has at most 63",
-            {"value": repr(value), "length": len(value)},
+            {"value": _shown(value), "length": len(value)},
         )
-    if not _DNS1123.match(value):
+    if not _DNS1123.fullmatch(value):
         raise PydanticCustomError(
             "dns1123",
             "{value} is not a DNS-1123 label (lower-case letters, digits and '-',"
             " starting and ending with a letter or digit, at most 63 characters)",
-            {"value": repr(value), "hint": _dns_hint(value)},
+            {"value": _shown(value), "hint": _dns_hint(value)},
         )
     return value
 
@@ -56,37 +69,54 @@ def _cluster_name(value: str) -> str:
         raise PydanticCustomError(
             "cluster_name", "'default' is reserved by Cilium and cannot name a cluster", {}
         )
-    if len(value) > 32 and _CLUSTER.match(value):
+    if len(value) > 32 and _CLUSTER.fullmatch(value):
         raise PydanticCustomError(
             "cluster_name",
             "{value} is {length} characters long; a cluster name has at most 32",
-            {"value": repr(value), "length": len(value)},
+            {"value": _shown(value), "length": len(value)},
         )
-    if not _CLUSTER.match(value):
+    if not _CLUSTER.fullmatch(value):
         raise PydanticCustomError(
             "cluster_name",
             "{value} is not a valid cluster name (at most 32 lower-case letters, digits"
             " and '-', starting and ending with a letter or digit)",
-            {"value": repr(value), "hint": _dns_hint(value)[:40]},
+            {"value": _shown(value), "hint": _dns_hint(value)[:40]},
         )
     return value
 
 
+def _zoned(value: str, kind: str) -> None:
+    """Refuse an IPv6 zone (``fe80::1%eth0``): Python's ipaddress accepts one, but a zone
+    names an interface on one host and means nothing in a policy or a guard seed."""
+    if "%" in value:
+        raise PydanticCustomError(
+            kind,
+            "{value} has an IPv6 zone (the part from '%'); zones name a host's interface and"
+            " are not allowed here",
+            {
+                "value": _shown(value),
+                "hint": f"write {value.split('%')[0]}"
+                + (f"/{value.rsplit('/', 1)[1]}" if "/" in value else ""),
+            },
+        )
+
+
 def _cidr(value: str) -> str:
+    _zoned(value, "cidr")
     try:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise PydanticCustomError(
             "cidr",
             "{value} is not a CIDR such as 10.1.0.0/16 or fd00:1::/64",
-            {"value": repr(value)},
+            {"value": _shown(value)},
         ) from None
     if "/" not in value:
         raise PydanticCustomError(
             "cidr",
             "{value} has no prefix length",
             {
-                "value": repr(value),
+                "value": _shown(value),
                 "hint": f"add the prefix length, such as {value}/16"
                 if net.version == 4
                 else f"add the prefix length, such as {value}/64",
@@ -98,62 +128,63 @@ def _cidr(value: str) -> str:
         raise PydanticCustomError(
             "cidr",
             "{value} is an IPv4-mapped IPv6 range; write the IPv4 CIDR",
-            {"value": repr(value), "hint": hint},
+            {"value": _shown(value), "hint": hint},
         )
     if str(net) != value:
         if net.network_address != ipaddress.ip_network(value.split("/")[0]).network_address:
             raise PydanticCustomError(
                 "cidr_host_bits",
                 "{value} has host bits set",
-                {"value": repr(value), "hint": f"did you mean {net}?"},
+                {"value": _shown(value), "hint": f"did you mean {net}?"},
             )
         raise PydanticCustomError(
             "cidr_canonical",
             "{value} is not in canonical form",
-            {"value": repr(value), "hint": f"write {net}"},
+            {"value": _shown(value), "hint": f"write {net}"},
         )
     if net.prefixlen == 0:
         raise PydanticCustomError(
-            "cidr", "{value} covers every address; a cluster range cannot", {"value": repr(value)}
+            "cidr", "{value} covers every address; a cluster range cannot", {"value": _shown(value)}
         )
     return value
 
 
 def _ip(value: str) -> str:
+    _zoned(value, "ip")
     try:
         addr = ipaddress.ip_address(value)
     except ValueError:
         raise PydanticCustomError(
-            "ip", "{value} is not an IP address", {"value": repr(value)}
+            "ip", "{value} is not an IP address", {"value": _shown(value)}
         ) from None
     if str(addr) != value:
         raise PydanticCustomError(
             "ip",
             "{value} is not in canonical form",
-            {"value": repr(value), "hint": f"write {addr}"},
+            {"value": _shown(value), "hint": f"write {addr}"},
         )
     return value
 
 
 def _port_spec(value: str) -> str:
-    match = _PORT.match(value)
+    match = _PORT.fullmatch(value)
     if not match:
         raise PydanticCustomError(
             "port_spec",
             "{value} is not a port such as 443/TCP, 53/UDP or 8000-8100/TCP",
-            {"value": repr(value), "hint": _port_hint(value)},
+            {"value": _shown(value), "hint": _port_hint(value)},
         )
     low = int(match.group(1))
     high = int(match.group(3)) if match.group(3) else low
     if not 1 <= low <= 65535 or not 1 <= high <= 65535:
         raise PydanticCustomError(
-            "port_spec", "port {value} is out of range 1-65535", {"value": repr(value)}
+            "port_spec", "port {value} is out of range 1-65535", {"value": _shown(value)}
         )
     if high < low:
         raise PydanticCustomError(
             "port_spec",
             "port range {value} ends before it starts",
-            {"value": repr(value), "hint": f"write {high}-{low}/{match.group(4)}"},
+            {"value": _shown(value), "hint": f"write {high}-{low}/{match.group(4)}"},
         )
     return value
 
@@ -167,19 +198,33 @@ def _port_hint(value: str) -> str:
     return ""
 
 
-def _label_key(value: str) -> str:
-    name = value.rsplit("/", 1)[-1]
-    if len(name) > 63 or len(value) > 317 or not _LABEL_KEY.match(value):
+def _qualified_name(value: str, kind: str, what: str) -> str:
+    """Kubernetes' qualified name (label and annotation keys): an optional DNS-1123 subdomain
+    prefix of at most 253 characters and '/', then a name of at most 63 characters of
+    letters, digits, '-', '_' and '.', starting and ending with a letter or digit."""
+    prefix, _, name = value.rpartition("/")
+    if len(name) > 63 or len(prefix) > 253 or not _LABEL_KEY.fullmatch(value):
         raise PydanticCustomError(
-            "label_key", "{value} is not a valid Kubernetes label key", {"value": repr(value)}
+            kind,
+            "{value} is not a valid Kubernetes " + what + " (an optional DNS subdomain prefix"
+            " and '/', then at most 63 letters, digits, '-', '_' or '.')",
+            {"value": _shown(value)},
         )
     return value
 
 
+def _label_key(value: str) -> str:
+    return _qualified_name(value, "label_key", "label key")
+
+
+def _annotation_key(value: str) -> str:
+    return _qualified_name(value, "annotation_key", "annotation key")
+
+
 def _label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
         raise PydanticCustomError(
-            "label_value", "{value} is not a valid Kubernetes label value", {"value": repr(value)}
+            "label_value", "{value} is not a valid Kubernetes label value", {"value": _shown(value)}
         )
     return value
 
@@ -214,6 +259,11 @@ LabelValue = Annotated[
 ]
 Labels = Annotated[
     dict[LabelKey, LabelValue],
+    Field(json_schema_extra={"propertyNames": {"pattern": LABEL_KEY, "maxLength": 317}}),
+]
+AnnotationKey = Annotated[str, AfterValidator(_annotation_key)]
+Annotations = Annotated[
+    dict[AnnotationKey, str],
     Field(json_schema_extra={"propertyNames": {"pattern": LABEL_KEY, "maxLength": 317}}),
 ]
 Version = Annotated[str, Field(pattern=VERSION, examples=["1.19"])]
@@ -322,7 +372,7 @@ class PortRange:
 
     @classmethod
     def parse(cls, spec: str) -> PortRange:
-        match = _PORT.match(spec)
+        match = _PORT.fullmatch(spec)
         if not match:
             raise ValueError(spec)
         low = int(match.group(1))

@@ -15,7 +15,9 @@ when its `from` is fleet pods and an ingress half when its `to` is):
 2. otherwise an `allow` naming the flow allows that end;
 3. otherwise that end's default decides: `deny` only in the namespaces fleetc manages in that
    cluster (never the system namespaces); everywhere else traffic passes, as without fleetc.
-   DNS to the cluster's own kube-dns stays allowed under an egress default of deny.
+   DNS to the cluster's own kube-dns stays allowed under an egress default of deny, and a
+   pod's own node (``host``) still reaches it under an ingress default of deny (Cilium's
+   allow-localhost, for kubelet probes); only a deny naming ``host`` stops it.
 
 The flow passes when every end it has passes. A peer outside the fleet is judged in the
 cluster of the pod at the other end: `world` matches every `Outside` address, `cidrs` the
@@ -23,7 +25,8 @@ cluster of the pod at the other end: `world` matches every `Outside` address, `c
 patterns match; ``kube-apiserver@c`` and ``host@c`` are the `kube-apiserver` and `host`
 entities only seen from a pod of cluster c (from elsewhere, a host is a `remote-node` and an
 API server is reached only by `all`); `cluster` is every pod, node and API server of the
-judging cluster; `all` is everything. L7: where every allow naming the flow at an end carries
+judging cluster; `all` is everything. An `fqdns` peer matches only where the pod's own DNS lookups reach its
+kube-dns (the proxy must see the answers). L7: where every allow naming the flow at an end carries
 `http` rules, that end passes only the requests one of them matches (`requests`).
 """
 
@@ -124,6 +127,10 @@ class Decision:
             return f"default-deny {self.direction} in namespace {self.namespace}@{self.cluster}"
         if self.kind == "dns":
             return "DNS to the cluster's kube-dns stays allowed under default deny"
+        if self.kind == "host":
+            return (
+                "a pod's own node (host) reaches it under default deny (Cilium's allow-localhost)"
+            )
         return "default allow"
 
 
@@ -208,6 +215,13 @@ def _half_names(policy: Policy, direction: str, src: Party, dst: Party) -> bool:
     )
 
 
+def _looks_up(resolved: ResolvedFleet, pod: Endpoint) -> bool:
+    """Whether `pod`'s DNS lookups reach its cluster's kube-dns: what ``fqdns`` rules match
+    against is the answers Cilium's DNS proxy sees."""
+    dns = Endpoint(pod.cluster, DNS_NAMESPACE, DNS_LABELS)
+    return decide(resolved, pod, dns, "UDP", DNS_PORT).allowed
+
+
 def _is_dns(src: Party, dst: Party, protocol: str, port: int) -> bool:
     if not isinstance(src, Endpoint) or not isinstance(dst, Endpoint):
         return False
@@ -239,6 +253,8 @@ def _end(
             continue
         if not _half_names(policy, direction, src, dst):
             continue
+        if isinstance(policy.peer(direction), FQDNs) and not _looks_up(resolved, pod):
+            continue  # the DNS proxy never sees an answer: the names match no address
         if policy.action == "deny":
             return _End(Decision(False, "deny-rule", policy, direction, pod.cluster))
         allows.append(policy)
@@ -248,6 +264,8 @@ def _end(
     if default == "deny" and pod.namespace in resolved.namespaces(pod.cluster):
         if _is_dns(src, dst, protocol, port):
             return _End(Decision(True, "dns"))
+        if direction == "ingress" and src == Node("host", pod.cluster):
+            return _End(Decision(True, "host"))
         return _End(Decision(False, "default-deny", None, direction, pod.cluster, pod.namespace))
     return _End(Decision(True, "default-allow"))
 
@@ -287,8 +305,9 @@ def decide_mixed(
         return Decision(
             True, "allow-rule", first.rule, first.direction, first.cluster, also=also, l7=l7
         )
-    if any(end.decision.kind == "dns" for end in ends):
-        return Decision(True, "dns")
+    for kind in ("dns", "host"):
+        if any(end.decision.kind == kind for end in ends):
+            return Decision(True, kind)
     return Decision(True, "default-allow")
 
 

@@ -153,7 +153,7 @@ def peer_rule(peer: Peer, direction: str, every: tuple[str, ...], namespaced: bo
         return {f"{prefix}Entities": list(peer.names)}
     if isinstance(peer, CIDRSet):
         cidrs = []
-        for cidr in peer.cidrs:
+        for cidr in peer.rendered():
             item: dict[str, Any] = {"cidr": cidr}
             excepts = peer.excepts_of(cidr)
             if excepts:

@@ -1,30 +1,29 @@
 """`fleetc diff` output: text for terminals, JSON for tools, Markdown for a pull-request comment.
 
-The Markdown comment fits GitHub's 65,536-character limit by cutting whole object diffs (never
-half of one) and saying what was cut; a hidden marker lets CI find and edit its own comment.
+The Markdown comment (`compiler.report.comment`) fits a size budget at any fleet size; a
+hidden marker lets CI find and edit its own comment.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from compiler.diff import FleetDiff, Side
+from compiler.report.comment import COMMENT_BUDGET, MARKER, format_markdown
 from compiler.report.text import format_diagnostics
 
-COMMENT_BUDGET = 65_536
-MARKER = "<!-- fleetc-diff:{fleet} -->"
+__all__ = ["COMMENT_BUDGET", "MARKER", "format_json", "format_markdown", "format_text"]
 
 
-def _side_text(side: Side) -> str:
+def side_text(side: Side) -> str:
     sources = {}
     if side.compiled is not None:
         sources[side.compiled.checked.doc.source.name] = side.compiled.checked.doc.source
     return format_diagnostics(side.diagnostics, sources)
 
 
-def _failed(diff: FleetDiff) -> tuple[str, Side] | None:
+def failed_side(diff: FleetDiff) -> tuple[str, Side] | None:
     if diff.base.failed:
         return "base", diff.base
     if diff.head.failed:
@@ -34,11 +33,11 @@ def _failed(diff: FleetDiff) -> tuple[str, Side] | None:
 
 def format_text(diff: FleetDiff) -> str:
     out: list[str] = []
-    failed = _failed(diff)
+    failed = failed_side(diff)
     if failed:
         which, side = failed
         out.append(f"{which} ({side.label}) does not compile; nothing compared:")
-        out.append(_side_text(side).rstrip("\n"))
+        out.append(side_text(side).rstrip("\n"))
         return "\n".join(out) + "\n"
     if not diff.changed:
         return f"no change between {diff.base.label} and {diff.head.label}\n"
@@ -124,106 +123,3 @@ def format_json(diff: FleetDiff) -> str:
 
         data["waves"] = as_data(diff.waves)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def _node_id(name: str) -> str:
-    return "c_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
-
-
-def _warnings(diff: FleetDiff) -> list[str]:
-    warnings: list[str] = []
-    opened = [f for f in diff.flows if f.after and not f.before]
-    if opened:
-        warnings.append(f"Widens exposure: {len(opened)} flow(s) become allowed.")
-    removed = [c for c in diff.objects if c.change == "removed"]
-    if removed:
-        warnings.append(f"Deletes {len(removed)} object(s); Flux prunes them from the clusters.")
-    disruptive = [m for m in diff.mesh if m.disruptive]
-    if disruptive:
-        warnings.append(
-            f"{len(disruptive)} disruptive mesh change(s): workloads must restart (see Mesh)."
-        )
-    return warnings
-
-
-def format_markdown(diff: FleetDiff, fleet: str, budget: int = COMMENT_BUDGET) -> str:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("compiler.diff", "templates"),
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    template = env.get_template("comment.md.j2")
-    failed = _failed(diff)
-    edges: dict[tuple[str, str], list[str]] = {}
-    for f in diff.flows:
-        key = (f.source_cluster, f.destination_cluster)
-        edges.setdefault(key, []).append(("+" if f.after else "-") + f.port)
-    edge_rows = [
-        {
-            "source": s,
-            "destination": d,
-            "source_id": _node_id(s),
-            "destination_id": _node_id(d),
-            "label": " ".join(sorted(set(labels)))[:80],
-        }
-        for (s, d), labels in sorted(edges.items())
-    ]
-    clusters: dict[str, list[Any]] = {}
-    for change in diff.objects:
-        clusters.setdefault(change.key.cluster or "(fleet)", []).append(change)
-
-    def render(limit: int | None) -> str:
-        sections = []
-        shown = 0
-        for name, changes in sorted(clusters.items()):
-            kept = []
-            for c in changes:
-                if limit is None or shown < limit:
-                    kept.append(c)
-                    shown += 1
-            sections.append(
-                {
-                    "name": name,
-                    "added": sum(1 for c in changes if c.change == "added"),
-                    "changed": sum(1 for c in changes if c.change == "changed"),
-                    "removed": sum(1 for c in changes if c.change == "removed"),
-                    "changes": kept,
-                    "cut": len(changes) - len(kept),
-                }
-            )
-        return template.render(
-            marker=MARKER.format(fleet=fleet),
-            fleet=fleet,
-            failed=failed is not None,
-            failed_side=f"{failed[0]} ({failed[1].label})" if failed else "",
-            failed_count=len(failed[1].diagnostics) if failed else 0,
-            failed_text=_side_text(failed[1]) if failed else "",
-            changed=diff.changed,
-            base_label=diff.base.label,
-            head_label=diff.head.label,
-            counts=diff.counts(),
-            clusters=diff.clusters_touched(),
-            flows=diff.flows,
-            flows_truncated=diff.flows_truncated,
-            warnings=_warnings(diff),
-            mesh=diff.mesh,
-            edges=edge_rows,
-            sections=sections,
-        )
-
-    text = render(None)
-    if len(text) <= budget:
-        return text
-    low, high = 0, len(diff.objects)
-    while low < high:  # the most whole object diffs that fit
-        mid = (low + high + 1) // 2
-        if len(render(mid)) <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return render(low)

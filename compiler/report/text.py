@@ -1,4 +1,8 @@
-"""Diagnostics for people: ``file:line:col: error[code]: message``, the line and a caret."""
+"""Diagnostics for people: ``file:line:col: error[code]: message``, the line and a caret.
+
+With ``colour`` (a terminal; see `compiler.report.terminal`) the severity and the caret are
+coloured; the text is otherwise the same.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import Source
+from compiler.report.terminal import paint
 
 EXCERPT = 100
 """Longest source excerpt printed; longer lines show a window around the column."""
@@ -30,11 +35,14 @@ def excerpt(line: str, column: int) -> tuple[str, int]:
     return head + visible[start:end] + tail, column - start + len(head)
 
 
-def format_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, Source]) -> str:
+def format_diagnostics(
+    diagnostics: Sequence[Diagnostic], sources: dict[str, Source], *, colour: bool = False
+) -> str:
     out: list[str] = []
     for d in diagnostics:
-        where = f"{d.position}: " if d.position else ""
-        out.append(f"{where}{d.severity.label}[{d.code}]: {d.message}")
+        where = paint(f"{d.position}: ", "bold", colour) if d.position else ""
+        label = paint(f"{d.severity.label}[{d.code}]", d.severity.label, colour)
+        out.append(f"{where}{label}: {d.message}")
         if d.position is not None and d.position.line > 0 and not d.redact:
             source = sources.get(d.position.file)
             line = source.line(d.position.line) if source else ""
@@ -43,7 +51,8 @@ def format_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, Sou
                 shown, caret_at = excerpt(line, max(d.position.column, 1) - 1)
                 out.append(gutter + shown)
                 pad = "".join("\t" if ch == "\t" else " " for ch in shown[:caret_at])
-                out.append(" " * (len(gutter) - 2) + "| " + pad + "^")
+                caret = paint("^", d.severity.label, colour)
+                out.append(" " * (len(gutter) - 2) + "| " + pad + caret)
         for related in d.related:
             out.append(f"  note: {related.position}: {related.message}")
         if d.hint:

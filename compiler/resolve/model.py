@@ -105,6 +105,19 @@ class CIDRSet:
             ip in ipaddress.ip_network(e) for e in self.excepts
         )
 
+    def rendered(self) -> list[str]:
+        """The CIDRs to write: those no exception covers whole (Cilium writes exceptions per
+        CIDR, so a CIDR inside another's exception would otherwise go out without it)."""
+        nets = [ipaddress.ip_network(e) for e in self.excepts]
+        return [
+            c
+            for c in self.cidrs
+            if not any(
+                (net := ipaddress.ip_network(c)).version == e.version and net.subnet_of(e)  # type: ignore[arg-type]
+                for e in nets
+            )
+        ]
+
     def excepts_of(self, cidr: str) -> list[str]:
         """The exceptions that lie inside `cidr` (Cilium writes them per CIDR)."""
         net = ipaddress.ip_network(cidr)

@@ -15,25 +15,27 @@ revision. The semantics, from the reachability model (`compiler.reach.decide_mix
    setting) change every cluster's view of its peers: they must land everywhere before a later
    wave relies on them, so they are listed apart, not per wave.
 
-Flows are asked between the endpoints `compiler.diff.flows` probes, in both revisions, on the
-destination's ports, for the pairs a changed policy covers (every pair when defaults or
-services changed); clusters only on one side (joining or leaving) take no part.
+Flows are asked between the endpoint and port classes of `compiler.diff.classes`, over the
+same regions as the plain flow diff (the two sides of every changed policy, on its ports;
+every pair with a pod in a namespace whose default changed), with the same limit; a flow's
+ends outside the fleet have no wave (only pod ends are judged). Port classes of one pair that
+change alike in one wave are one line. Clusters only on one side (joining or leaving) take
+no part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
-from compiler.diff.flows import FlowChange
+from compiler.diff.classes import PartyClass, PortClass, party_classes, port_classes, port_label
+from compiler.diff.flows import FlowChange, _could_match, _merged, _regions
 from compiler.diff.mesh import MeshChange, diff_mesh
-from compiler.model.types import PortRange
-from compiler.reach import decide_mixed
+from compiler.reach import Decision, Endpoint, decide_mixed
 
 if TYPE_CHECKING:
-    from compiler.diff.flows import _Probe
-    from compiler.reach.model import Decision
     from compiler.resolve.model import ResolvedFleet
     from compiler.validate.waves import Assigned
 
@@ -88,126 +90,158 @@ def _cidr_changes(base: ResolvedFleet, head: ResolvedFleet) -> list[MeshChange]:
     return out
 
 
-def _probes(base: ResolvedFleet, head: ResolvedFleet, clusters: set[str]) -> list[_Probe]:
-    # the same endpoints the flow diff asks about (until it exposes its classes publicly)
-    from compiler.diff.flows import _Probe, _probes
+class _Trimmed:
+    """A revision cut down, per pair, to the policies that could name the pair (the verdict
+    is the same, as in the plain diff's judge), so a pair costs its own policies only."""
 
-    merged: dict[str, _Probe] = {}
-    for probe in sorted(set(_probes(base, clusters)) | set(_probes(head, clusters))):
-        old = merged.get(probe.label)
-        ports = tuple(sorted(set(probe.ports) | set(old.ports if old else ())))
-        merged[probe.label] = _Probe(probe.label, probe.endpoint, ports)
-    return [merged[k] for k in sorted(merged)]
+    def __init__(self, fleet: ResolvedFleet, parties: list[PartyClass]) -> None:
+        self.fleet = fleet
+        self.parties = parties
+        self.sides: dict[tuple[int, bool], frozenset[int]] = {}
+        self.fleets: dict[frozenset[int], ResolvedFleet] = {}
+
+    def _side(self, index: int, source: bool) -> frozenset[int]:
+        found = self.sides.get((index, source))
+        if found is None:
+            cls = self.parties[index]
+            found = frozenset(
+                i
+                for i, p in enumerate(self.fleet.policies)
+                if _could_match(p.source if source else p.destination, cls)
+            )
+            self.sides[(index, source)] = found
+        return found
+
+    def __call__(self, src: int, dst: int) -> ResolvedFleet:
+        relevant = self._side(src, True) & self._side(dst, False)
+        fleet = self.fleets.get(relevant)
+        if fleet is None:
+            policies = tuple(p for i, p in enumerate(self.fleet.policies) if i in relevant)
+            fleet = self.fleets[relevant] = dataclasses.replace(self.fleet, policies=policies)
+        return fleet
+
+
+Found = dict[tuple[int, int], list[tuple[int, Decision, Decision]]]
 
 
 def wave_flows(
-    base: ResolvedFleet,
-    head: ResolvedFleet,
-    waves: tuple[Assigned, ...],
-    limit: int,
-    plain: Sequence[FlowChange] | None = None,
+    base: ResolvedFleet, head: ResolvedFleet, waves: tuple[Assigned, ...], limit: int
 ) -> RolloutFlows:
     """The flows each wave's landing changes, the flows the wave order cuts for a while,
-    and the mesh changes to land everywhere first (see the module docstring).
-
-    `plain` is the plain flow diff of the same fleets with the same `limit`, when known: a
-    flow whose ends land in one wave changes exactly as there, so it is taken from there
-    instead of being decided again (most pairs, in large waves)."""
-    clusters = {c.name for c in base.clusters} & {c.name for c in head.clusters}
+    and the mesh changes to land everywhere first (see the module docstring)."""
+    common = {c.name for c in base.clusters} & {c.name for c in head.clusters}
     wave_of = {name: k for k, w in enumerate(waves) for name in w.clusters}
-    clusters &= wave_of.keys()
-    probes = _probes(base, head, clusters)
-    per_wave: list[list[FlowChange]] = [[] for _ in waves]
-    broken: list[Broken] = []
-    asked = 0
+    parties = party_classes((base, head), sorted(common))
+    ports = port_classes((base, head))
+    old, new = _Trimmed(base, parties), _Trimmed(head, parties)
+    found: list[Found] = [{} for _ in waves]
+    cuts: list[Broken] = []
+    asked: set[tuple[int, int, int]] = set()
     truncated = False
-    # Only pairs a changed policy covers can change verdict in any state (each end's verdict
-    # depends on its own revision's policies alone), as in the plain flow diff.
-    from compiler.diff.flows import _changed_policies, _everything_changed, _pairs
-
-    known = {(f.source, f.destination, f.port): f for f in plain or ()}
-    changed = _changed_policies(base, head)
-    for src, dst in _pairs(probes, changed, _everything_changed(base, head)):
-        same = wave_of[src.endpoint.cluster] == wave_of[dst.endpoint.cluster]
-        for port in dst.ports or (PortRange("TCP", 1, 65535),):
-            asked += 1
-            if asked > limit:
-                truncated = True
+    for sources, destinations, named in _regions(base, head, parties, ports):
+        for src in sources:
+            for dst in destinations:
+                if not (parties[src].pod or parties[dst].pod):
+                    continue
+                for port in named:
+                    if (src, dst, port) in asked:
+                        continue
+                    if len(asked) >= limit:
+                        truncated = True
+                        break
+                    asked.add((src, dst, port))
+                    flow = (src, dst, port)
+                    cut = _record(flow, parties, ports, (old, new), wave_of, waves, found)
+                    if cut is not None:
+                        cuts.append(cut)
+                if truncated:
+                    break
+            if truncated:
                 break
-            if same and plain is not None:
-                found = known.get((src.label, dst.label, _port(port)))
-                if found is not None:
-                    per_wave[wave_of[src.endpoint.cluster]].append(found)
-                continue
-            _judge(base, head, src, dst, port, wave_of, waves, per_wave, broken)
         if truncated:
             break
     mesh = [m for m in diff_mesh(base, head) if m.kind in EVERYWHERE_FIRST]
     mesh += _cidr_changes(base, head)
     return RolloutFlows(
         tuple(
-            WaveFlows(w.name, w.clusters, tuple(sorted(flows)))
-            for w, flows in zip(waves, per_wave, strict=True)
+            WaveFlows(w.name, w.clusters, tuple(sorted(_merged(parties, ports, flows))))
+            for w, flows in zip(waves, found, strict=True)
         ),
-        tuple(sorted(broken)),
+        tuple(sorted(cuts)),
         tuple(sorted(mesh)),
         truncated,
     )
 
 
-def _port(port: PortRange) -> str:
-    return str(PortRange(port.protocol, port.low, port.low))
+def _landing(party: PartyClass, wave_of: dict[str, int]) -> int | None:
+    """The wave whose landing changes how this end is judged; None when nothing judges it
+    (an end outside the fleet, or a node: only pods have fleet policies)."""
+    if not isinstance(party.party, Endpoint):
+        return None
+    return wave_of.get(party.cluster)
 
 
-def _judge(
-    base: ResolvedFleet,
-    head: ResolvedFleet,
-    src: _Probe,
-    dst: _Probe,
-    port: PortRange,
+def _verdicts(
+    flow: tuple[int, int, int],
+    parties: list[PartyClass],
+    port: PortClass,
+    revisions: tuple[_Trimmed, _Trimmed],
+    wave_of: dict[str, int],
+) -> tuple[list[int], dict[int, Decision]]:
+    """The waves at which this flow may change, and its decision after each of them (and at
+    -1, before any): each end is judged by its own cluster's revision (rule 1)."""
+    src, dst, _ = flow
+    old, new = revisions
+    ends = [_landing(parties[i], wave_of) for i in (src, dst)]
+    steps = sorted({k for k in ends if k is not None})
+    base_fleet, head_fleet = old(src, dst), new(src, dst)
+    decided: dict[int, Decision] = {}
+    for state in (-1, *steps):
+        landed = {
+            parties[i].cluster: k is not None and k <= state
+            for i, k in zip((src, dst), ends, strict=True)
+        }
+        decided[state] = decide_mixed(
+            partial(_revision, landed, head_fleet, base_fleet),
+            parties[src].party,
+            parties[dst].party,
+            port.protocol,
+            port.port,
+        )
+    return steps, decided
+
+
+def _revision(
+    landed: dict[str, bool], head: ResolvedFleet, base: ResolvedFleet, cluster: str
+) -> ResolvedFleet:
+    return head if landed.get(cluster, False) else base
+
+
+def _record(
+    flow: tuple[int, int, int],
+    parties: list[PartyClass],
+    ports: list[PortClass],
+    revisions: tuple[_Trimmed, _Trimmed],
     wave_of: dict[str, int],
     waves: tuple[Assigned, ...],
-    per_wave: list[list[FlowChange]],
-    broken: list[Broken],
-) -> None:
-    ws, wd = wave_of[src.endpoint.cluster], wave_of[dst.endpoint.cluster]
-    cache: dict[tuple[bool, bool], Decision] = {}
-
-    def at(state: int) -> Decision:
-        key = (ws <= state, wd <= state)
-        found = cache.get(key)
-        if found is None:
-            landed = {src.endpoint.cluster: key[0], dst.endpoint.cluster: key[1]}
-            found = cache[key] = decide_mixed(
-                lambda c: head if landed.get(c, False) else base,
-                src.endpoint,
-                dst.endpoint,
-                port.protocol,
-                port.low,
-            )
-        return found
-
-    label = _port(port)
-    for k in sorted({ws, wd}):
-        before, after = at(k - 1), at(k)
+    found: list[Found],
+) -> Broken | None:
+    """Add the flow's changes to the waves that cause them (rule 2); return it when the wave
+    order cuts it for a while (rule 3: allowed before any wave and after the last, denied
+    after some wave between)."""
+    src, dst, index = flow
+    steps, decided = _verdicts(flow, parties, ports[index], revisions, wave_of)
+    previous = -1
+    for k in steps:
+        before, after = decided[previous], decided[k]
         if before.allowed != after.allowed:
-            per_wave[k].append(
-                FlowChange(
-                    src.label,
-                    dst.label,
-                    label,
-                    src.endpoint.cluster,
-                    dst.endpoint.cluster,
-                    before.allowed,
-                    after.allowed,
-                    before.reason,
-                    after.reason,
-                )
-            )
-    last = len(waves) - 1
-    if at(-1).allowed and at(last).allowed:
-        cut = [k for k in sorted({ws, wd}) if not at(k).allowed]
-        if cut:
-            # denied from the first cut wave until the other end lands
-            names = tuple(w.name for w in waves[cut[0] : max(ws, wd)])
-            broken.append(Broken(src.label, dst.label, label, names, at(cut[0]).reason))
+            found[k].setdefault((src, dst), []).append((index, before, after))
+        previous = k
+    if not steps or not (decided[-1].allowed and decided[steps[-1]].allowed):
+        return None
+    denied = [k for k in steps if not decided[k].allowed]
+    if not denied:
+        return None
+    names = tuple(w.name for w in waves[denied[0] : steps[-1]])
+    label = port_label(ports[index].parts)
+    return Broken(parties[src].label, parties[dst].label, label, names, decided[denied[0]].reason)

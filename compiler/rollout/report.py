@@ -75,12 +75,12 @@ def text_lines(rollout: RolloutFlows) -> list[str]:
     return lines
 
 
-def markdown(rollout: RolloutFlows, budget: int) -> str:
-    """The per-wave section of the PR comment, at most `budget` characters (cut with a line
-    saying so; the full list is in the JSON report)."""
-    parts = ["### Rollout by wave", ""]
+def markdown(rollout: RolloutFlows, budget: int | None) -> str:
+    """The per-wave section of the PR comment, at most `budget` UTF-8 bytes (None: all of
+    it), cut at a line with a line saying so; the full list is in the JSON report."""
+    parts = ["#### :ocean: Rollout by wave", ""]
     for w in warnings(rollout):
-        parts.append(f"> [!WARNING]\n> {w}\n")
+        parts += ["> [!WARNING]", f"> {w}", ""]
     for m in rollout.mesh:
         parts.append(f"- land everywhere before the second wave: {m.message}")
     if rollout.mesh:
@@ -90,9 +90,18 @@ def markdown(rollout: RolloutFlows, budget: int) -> str:
         parts.append(f"**{k}. {wave.name}** ({clusters}): {len(wave.flows)} change(s)")
         parts.extend(f"- `{_flow_line(f)}`" for f in wave.flows)
         parts.append("")
-    cut = "\n_… the rest of the per-wave list is in the full report (JSON `waves`)._\n"
     text = "\n".join(parts) + "\n"
-    if len(text) <= budget:
+    if budget is None or len(text.encode()) <= budget:
         return text
-    keep = text[: max(0, budget - len(cut))]
-    return keep[: keep.rfind("\n") + 1] + cut if budget > len(cut) else ""
+    cut = "\n:scissors: _The rest of the per-wave list is in the full report (JSON `waves`)._\n"
+    room = budget - len(cut.encode())
+    if room <= 0:
+        return ""
+    kept: list[str] = []
+    used = 0
+    for line in text.splitlines(keepends=True):
+        used += len(line.encode())
+        if used > room:
+            break
+        kept.append(line)
+    return "".join(kept) + cut

@@ -5,10 +5,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+MAX_NAME = 100
+"""Longer names get no suggestion: difflib's cost grows with the product of the lengths."""
+MAX_CANDIDATES = 10_000
+"""More candidates than this: no suggestion (each question would compare with every one)."""
+MAX_QUESTIONS = 200
+"""Distinct names one `Suggestions` answers; past that, no more suggestions are searched."""
+
 
 def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """A hint naming the closest candidate, or None when nothing is close."""
-    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=cutoff)
+    """A hint naming the closest candidate, or None when nothing is close (or it would cost
+    too much to say: a very long name, or very many candidates)."""
+    if len(name) > MAX_NAME:
+        return None
+    names = sorted(set(candidates))
+    if len(names) > MAX_CANDIDATES:
+        return None
+    matches = difflib.get_close_matches(name, names, n=1, cutoff=cutoff)
     return f"did you mean {matches[0]!r}?" if matches else None
 
 
@@ -26,6 +39,12 @@ class Suggestions:
         self._memo: dict[str, str | None] = {}
 
     def __call__(self, name: str) -> str | None:
+        if name not in self._memo and (
+            len(name) > MAX_NAME
+            or len(self._names) > MAX_CANDIDATES
+            or len(self._memo) >= MAX_QUESTIONS
+        ):
+            return None
         if name not in self._memo:
             close = difflib.get_close_matches(name, self._names, n=1, cutoff=self._cutoff)
             self._memo[name] = f"did you mean {close[0]!r}?" if close else None
