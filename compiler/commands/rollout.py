@@ -1,4 +1,6 @@
-"""`fleetc rollout status [FLEET] --out DIR [-o json]`: waves, clusters, the revision each is at.
+"""`fleetc rollout status [FLEET] --out DIR [-o json]`: waves, clusters, the revision each is at;
+`fleetc rollout waves [FLEET] [-o json]`: the wave names in order (for scripts: the action
+commits the first on a merge), nothing when the fleet declares none.
 
 Exit codes: 0 the status was printed (whatever it says); 2 usage problems (no DIR, an
 unreadable manifest) and a fleet with errors (its diagnostics are printed: without a valid
@@ -12,10 +14,14 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler.cli import EXIT_OK, EXIT_USAGE, UsageError
 from compiler.commands.common import add_fleet_argument, print_diagnostics, read_fleet
 from compiler.diagnostics import Diagnostics
+
+if TYPE_CHECKING:
+    from compiler.model import Fleet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default="rendered", metavar="DIR", help="output directory (default: rendered/)"
     )
     status.add_argument(
+        "-o", "--output", choices=("text", "json"), default="text", help="output format"
+    )
+    waves = sub.add_parser("waves", help="the wave names in order, one per line")
+    add_fleet_argument(waves)
+    waves.add_argument(
         "-o", "--output", choices=("text", "json"), default="text", help="output format"
     )
 
@@ -48,26 +59,52 @@ def _manifest(out: Path) -> dict[str, object] | None:
     return data
 
 
-def run(args: argparse.Namespace) -> int:
+def _checked(args: argparse.Namespace) -> tuple[bytes, Fleet | None]:
+    """FLEET, checked; None (its diagnostics printed) when it has errors."""
     from compiler.commands.render import source_label
-    from compiler.emit.git import source_state
     from compiler.load import Source
     from compiler.pipeline import check
-    from compiler.rollout.status import status
 
     data = read_fleet(args.fleet)
     label = source_label(args.fleet)
-    manifest = _manifest(Path(args.out))
     diags = Diagnostics()
     checked = check(data, label, diags)
     if checked is None or diags.has_errors:
         sources = {label: Source(label, data.decode("utf-8", "replace"))}
         print_diagnostics(diags, sources, "text" if args.output == "text" else "json")
+        return data, None
+    return data, checked.fleet
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "waves":
+        return _waves(args)
+    from compiler.emit.git import source_state
+    from compiler.rollout.status import status
+
+    manifest = _manifest(Path(args.out))
+    data, fleet = _checked(args)
+    if fleet is None:
         return EXIT_USAGE
     commit = source_state(Path(args.fleet), hashlib.sha256(data).hexdigest()).commit
-    result = status(checked.fleet, manifest, commit)
+    result = status(fleet, manifest, commit)
     if args.output == "json":
         sys.stdout.write(json.dumps(result.as_data(), indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(result.text())
+    return EXIT_OK
+
+
+def _waves(args: argparse.Namespace) -> int:
+    from compiler.validate.waves import assign
+
+    _, fleet = _checked(args)
+    if fleet is None:
+        return EXIT_USAGE
+    waves = assign(fleet)
+    if args.output == "json":
+        data = [{"name": w.name, "clusters": list(w.clusters)} for w in waves]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write("".join(f"{w.name}\n" for w in waves))
     return EXIT_OK
