@@ -86,7 +86,8 @@ def test_comment_and_summary_fit_at_fleet_scale(clusters: int) -> None:
 def test_a_failed_side_shows_its_findings_within_budget() -> None:
     require_renderers()
     broken = "apiVersion: fleetc.dev/v1alpha1\nkind: Fleet\nmetadata: {name: x}\nspec:\n"
-    broken += "".join(f"  k{i}: {i}\n" for i in range(20_000))
+    # long keys: even the 200 findings per code that are printed overflow the comment
+    broken += "".join(f"  k{i}{'x' * 300}: {i}\n" for i in range(20_000))
     base = compile_side("base", generate(3, 4, 2).encode(), "fleet.yaml")
     diff = diff_fleets(base, compile_side("head", broken.encode(), "fleet.yaml"))
     comment = format_markdown(diff, "x")

@@ -173,7 +173,14 @@ def test_sigkill_while_a_helper_stages(tmp_path: Path) -> None:
     for _ in range(6):
         assert run_writer(out, old, tmp_path).returncode == 0
         proc = subprocess.Popen(writer_command(out, new, tmp_path, helper_after=50))
-        time.sleep(rng.uniform(0.05, 1.0))
+        # on a busy machine start-up alone can take a second: wait for the helper, then kill
+        # at a random moment of its work
+        started = time.monotonic()
+        while not helpers_of(proc.pid) and proc.poll() is None:
+            if time.monotonic() - started > 20:
+                break
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
         caught += bool(helpers_of(proc.pid))
         proc.send_signal(signal.SIGKILL)
         proc.wait()

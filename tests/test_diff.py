@@ -10,6 +10,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from compiler.cli import main
+from compiler.diagnostics import Diagnostics
 from compiler.diff import compile_side, diff_fleets
 from compiler.diff.objects import redact
 from compiler.report.diff import format_markdown
@@ -321,3 +322,31 @@ def test_limit_truncates_and_keeps_what_was_found() -> None:
     assert {(f.source, f.destination) for f in cut.flows} <= {
         (f.source, f.destination) for f in full.flows
     }
+
+
+def test_every_flow_line_explains_to_its_verdicts() -> None:
+    """A reviewer pastes a flow's endpoints into `fleetc explain`: same answer, both sides."""
+    from compiler import reach
+    from compiler.resolve import resolve
+
+    head_text = PODS.replace(
+        "to: {clusters: {matchLabels: {env: prod}}}",
+        "to: {clusters: [dev, eu-payments, eu-standby, us-api]}",
+    )
+    sides = []
+    for text in (PODS, head_text):
+        side = compile_side("x", text.encode(), "fleet.yaml")
+        assert side.compiled is not None
+        checked = side.compiled.checked
+        sides.append(resolve(checked.doc, checked.fleet, Diagnostics()))
+    flows = _flows(PODS, head_text)
+    assert any(str(f["from"]).startswith("*@") for f in flows)
+    for flow in flows:
+        # the first port of the line's first class: "1-52,54-65535/TCP 1-65535/SCTP" -> 1/TCP
+        ports, proto = str(flow["port"]).split()[0].rsplit("/", 1)
+        low = int(ports.split(",")[0].split("-")[0])
+        protocol = "TCP" if proto == "ANY" else proto
+        for resolved, expected in zip(sides, (flow["before"], flow["after"]), strict=True):
+            src = reach.parse(resolved, str(flow["from"]))
+            dst = reach.parse(resolved, str(flow["to"]))
+            assert reach.decide(resolved, src, dst, protocol, low).allowed is expected, flow

@@ -83,3 +83,20 @@ def test_node_entities_and_no_fleet_pod(capsys: pytest.CaptureFixture[str], flee
         capsys, fleet, "--from", "host@c", "--to", "pay/pay@a", "--port", "1/TCP"
     )
     assert code == 2 and "unknown cluster 'c'" in err
+
+
+def test_a_pod_in_a_namespace_fleet_yaml_never_names(
+    capsys: pytest.CaptureFixture[str], fleet: Path
+) -> None:
+    code, out, _ = explain(
+        capsys, fleet, "--from", "*@a", "--to", "pay/pay@a", "--port", "443/TCP", "--exit-code"
+    )
+    assert code == 1 and "default-deny ingress in namespace pay@a" in out
+    code, out, _ = explain(
+        capsys, fleet, "--from", "pay/pay@a", "--to", "*/app=x@b", "--port", "80/TCP"
+    )
+    assert code == 0 and out.startswith("denied:") and "default-deny egress" in out
+    code, _, err = explain(
+        capsys, fleet, "--from", "*/web@a", "--to", "pay/pay@a", "--port", "1/TCP"
+    )
+    assert code == 2 and "never names" in err

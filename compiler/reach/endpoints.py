@@ -36,7 +36,10 @@ def endpoint_for(resolved: ResolvedFleet, written: Written | Special) -> Party:
             f"unknown cluster {written.cluster!r}", did_you_mean(written.cluster, clusters)
         )
     if written.service is None:
-        return Endpoint(written.cluster, written.namespace, written.labels)
+        namespace = written.namespace
+        if namespace == "*":
+            namespace = unnamed_namespace(resolved)
+        return Endpoint(written.cluster, namespace, written.labels)
     ref = f"{written.namespace}/{written.service}"
     services = {s.ref: s for s in resolved.services}
     service = services.get(ref)
@@ -48,6 +51,23 @@ def endpoint_for(resolved: ResolvedFleet, written: Written | Special) -> Party:
             f"{ref} runs in " + ", ".join(service.clusters),
         )
     return Endpoint(written.cluster, service.namespace, service.selector)
+
+
+def unnamed_namespace(resolved: ResolvedFleet) -> str:
+    """A namespace fleet.yaml names nowhere (what ``*@cluster`` stands for)."""
+    taken = set(resolved.system_namespaces) | {s.namespace for s in resolved.services}
+    for _cluster, names in resolved.managed_namespaces:
+        taken.update(names)
+    for policy in resolved.policies:
+        for side in (policy.source, policy.destination):
+            namespace = getattr(side, "namespace", None)
+            if namespace is not None:
+                taken.add(namespace)
+    name, n = "fleetc-unnamed", 0
+    while name in taken:
+        n += 1
+        name = f"fleetc-unnamed-{n}"
+    return name
 
 
 def _special(resolved: ResolvedFleet, written: Special, clusters: list[str]) -> Party:

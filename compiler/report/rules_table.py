@@ -23,7 +23,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "cel-eval": (
         "Secrets, CEL, expectations and budgets",
-        "an expression failed while evaluating (a missing field, a wrong type)",
+        "an expression failed while evaluating (a missing field, a wrong type). For a cluster field or label that some cluster lacks, the error points at it and the hint writes the guard: `has(cluster.labels.env) && cluster.labels.env == 'prod'` (or `'k' in cluster.labels && ...` for an index)",
     ),
     "cel-syntax": (
         "Secrets, CEL, expectations and budgets",
@@ -47,7 +47,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "cilium-version-selector-meaning": (
         "The fleet as a whole",
-        'clusters on both sides of 1.19, where a peer selector without `io.cilium.k8s.policy.cluster` changed from "any cluster" to "this cluster". fleetc\'s own policies always name the cluster; policies written by hand may not',
+        'a cluster where a peer selector without `io.cilium.k8s.policy.cluster` means something else than on the fleet\'s version: "any cluster" before 1.19 (fleetc keeps 1.18\'s `policyDefaultLocalCluster: false`; 1.16 and 1.17 have no such option), "this cluster" from 1.19, unless `spec.cilium.policyDefaultLocalCluster` sets it for every cluster on 1.18 or later. fleetc\'s own policies always name the cluster; policies written by hand may not',
     ),
     "cilium-version-unsupported": ("The fleet as a whole", "Cilium before 1.16"),
     "cluster-duplicate-id": ("The fleet as a whole", "two clusters with one id"),
@@ -63,7 +63,7 @@ RULES: dict[str, tuple[str, str]] = {
     "expectation-duplicate-name": ("The fleet as a whole", "two expectations with one name"),
     "expectation-endpoint-invalid": (
         "The fleet as a whole",
-        "an endpoint not written `ns/service@cluster`, `ns@cluster` or `ns/key=value,...@cluster`",
+        "an endpoint not written in one of its forms (`ns/service@cluster`, `ns@cluster`, `ns/key=value,...@cluster`, `world`, `cidr:IP`, `fqdn:NAME`, `kube-apiserver@cluster`, `host@cluster`, `remote-node@cluster`), or a `cidr:` address inside a cluster's pod or node range",
     ),
     "expectation-failed": (
         "Secrets, CEL, expectations and budgets",
@@ -128,9 +128,13 @@ RULES: dict[str, tuple[str, str]] = {
         "The fleet as a whole",
         "a NodePort apiserver on a port outside 30000-32767",
     ),
+    "model-annotation-key": (
+        "The schema (`model-*`)",
+        "an annotation key (`metadata.annotations`, `mesh.apiserver.annotations`) that is not a Kubernetes qualified name: an optional DNS subdomain prefix of at most 253 characters and `/`, then at most 63 letters, digits, `-`, `_` or `.`; no newline or space",
+    ),
     "model-cidr": (
         "The schema (`model-*`)",
-        "not a CIDR, no prefix length, an IPv4-mapped IPv6 range, or all addresses",
+        "not a CIDR, no prefix length, an IPv4-mapped IPv6 range, an IPv6 zone (`fe80::%eth0/64`), or all addresses",
     ),
     "model-cidr-canonical": (
         "The schema (`model-*`)",
@@ -145,11 +149,26 @@ RULES: dict[str, tuple[str, str]] = {
         "a cluster name longer than 32 characters, of the wrong form, or `default`",
     ),
     "model-dns1123": ("The schema (`model-*`)", "a name or namespace that is not a DNS-1123 label"),
+    "model-entity": (
+        "The schema (`model-*`)",
+        "an entity Cilium does not have, with the closest one (`wrold` → `world`)",
+    ),
     "model-enum": (
         "The schema (`model-*`)",
         "a value outside a fixed set, with the closest allowed value",
     ),
-    "model-ip": ("The schema (`model-*`)", "not an IP address, or not written canonically"),
+    "model-fqdn": (
+        "The schema (`model-*`)",
+        "a DNS name or pattern Cilium's `toFQDNs` refuses: a scheme, path, port or IP address (the hint gives the host or the CIDR), an empty label, `**` other than as the prefix `**.`, upper case",
+    ),
+    "model-http-rule": (
+        "The schema (`model-*`)",
+        "an `http` rule with neither `method` nor `path`",
+    ),
+    "model-ip": (
+        "The schema (`model-*`)",
+        "not an IP address, not written canonically, or with an IPv6 zone (`fe80::1%eth0`)",
+    ),
     "model-label-key": ("The schema (`model-*`)", "not a valid Kubernetes label key or value"),
     "model-label-value": ("The schema (`model-*`)", "not a valid Kubernetes label key or value"),
     "model-length": (
@@ -174,9 +193,13 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "model-peer-kind": (
         "The schema (`model-*`)",
-        "a policy side with `service` and also clusters, namespace or selector",
+        "a policy side naming more than one kind of peer (a service, workloads, `entities`, `cidrs`, `fqdns`), or `except` without `cidrs`",
     ),
     "model-port-spec": ("The schema (`model-*`)", "not `443/TCP`, `53/UDP` or `8000-8100/TCP`"),
+    "model-routing-family": (
+        "The schema (`model-*`)",
+        "`ipv6NativeRoutingCIDR` that is not IPv6, or beside an IPv6 `nativeRoutingCIDR`",
+    ),
     "model-selector-kind": (
         "The schema (`model-*`)",
         "a cluster selector with both labels and `cel`",
@@ -197,16 +220,88 @@ RULES: dict[str, tuple[str, str]] = {
         "The schema (`model-*`)",
         "a field the schema does not have, with the closest known one",
     ),
+    "policy-cidr-except-outside": (
+        "Peers beyond the fleet and system namespaces",
+        "an `except` range not inside any of the side's `cidrs` (or of another address family)",
+    ),
+    "policy-cidr-node-range": (
+        "Peers beyond the fleet and system namespaces",
+        "a CIDR overlapping a cluster's `nodeCIDRs`: node addresses carry the `host` and `remote-node` identities; use those entities",
+    ),
+    "policy-cidr-pod-range": (
+        "Peers beyond the fleet and system namespaces",
+        "a CIDR (less its `except`) overlapping a cluster's `podCIDRs`: those pods have identities, so a CIDR rule never matches them; name them as workloads, or list their ranges under `except`. The notes point at each range",
+    ),
+    "policy-cidr-service-range": (
+        "Peers beyond the fleet and system namespaces",
+        "a CIDR overlapping a cluster's `serviceCIDRs`: service addresses are translated to their backends before policy, so the rule never sees them; name the service",
+    ),
+    "policy-deny-dns": (
+        "Peers beyond the fleet and system namespaces",
+        "a deny whose destination could be kube-dns (no namespace or `kube-system`, no selector or one kube-dns matches, or the `cluster`/`all` entities) on port 53, from pods or nodes of its own cluster: they would lose DNS. A deny between disjoint clusters is fine (pods ask their own cluster's kube-dns)",
+    ),
+    "policy-deny-fqdns": (
+        "Peers beyond the fleet and system namespaces",
+        "`fqdns` in a deny rule: Cilium has no DNS-based deny",
+    ),
+    "policy-deny-http": (
+        "Peers beyond the fleet and system namespaces",
+        "`http` in a deny rule: Cilium has no L7 deny; allow the requests that may pass instead",
+    ),
+    "policy-deny-system-namespaces": (
+        "Peers beyond the fleet and system namespaces",
+        "a deny from `world`, `host`, `remote-node`, `cluster`, `all` or CIDRs into every namespace, `kube-system` or Cilium's namespace (a selector kube-dns or the clustermesh-apiserver could match, ports covering 53 or 2379): it can cut DNS and the mesh",
+    ),
+    "policy-deny-upstream-dns": (
+        "Peers beyond the fleet and system namespaces",
+        "a deny from pods of every namespace (CoreDNS among them) to `world`, `all` or CIDRs on port 53: CoreDNS could no longer forward lookups upstream",
+    ),
     "policy-duplicate-name": ("The fleet as a whole", "two policies with one name"),
+    "policy-fqdn-any": (
+        "Peers beyond the fleet and system namespaces",
+        "a pattern that matches every DNS name (`*`, `**.*`): any address a lookup returns may be reached; write `entities: [world]` if that is meant",
+    ),
+    "policy-fqdn-ip": (
+        "Peers beyond the fleet and system namespaces",
+        "an IPv4 address among `fqdns`: no DNS lookup answers for it, so it never matches; the hint writes the `/32` CIDR",
+    ),
+    "policy-fqdns-in-from": (
+        "Peers beyond the fleet and system namespaces",
+        "`fqdns` in `from`: a DNS name says where traffic goes; name sources outside the fleet with `cidrs` or `entities`",
+    ),
+    "policy-http-dns-port": (
+        "Peers beyond the fleet and system namespaces",
+        "`http` rules on port 53 of pods that may include kube-dns: Cilium keeps its DNS proxy rules there (from the defaults and every `fqdns` rule) and rejects a policy mixing HTTP and DNS rules on one peer and port",
+    ),
+    "policy-http-no-ports": (
+        "Peers beyond the fleet and system namespaces",
+        "`http` rules with no ports (none given, and not a service with ports): Cilium's proxy sees only the ports a rule names",
+    ),
+    "policy-http-protocol": (
+        "Peers beyond the fleet and system namespaces",
+        "`http` rules with a UDP, SCTP or `ANY` port (given, or a port of the service when none are given): L7 needs TCP",
+    ),
+    "policy-http-regex": (
+        "Peers beyond the fleet and system namespaces",
+        "an `http` method or path that RE2, the regular-expression syntax of Cilium's proxy, cannot compile (look-around, back-references, unbalanced brackets); the message gives RE2's reason",
+    ),
+    "policy-no-fleet-side": (
+        "Peers beyond the fleet and system namespaces",
+        "neither side names pods of the fleet (a service or workloads): `from: {entities: [world]}, to: {cidrs: [...]}`. fleetc enforces a rule at the fleet's pods",
+    ),
     "policy-port-not-in-service": (
         "The fleet as a whole",
-        "a port towards a service that the service does not have",
+        "a port towards a `service:` that the Service does not expose. The rule still applies to that port on the service's pods; the hint spells out the workload set (namespace, selector, clusters), which says so without the Service",
     ),
     "policy-ports-no-target": (
         "The fleet as a whole",
-        "`to.ports` without a service or workloads to apply them to",
+        "`to.ports` with no peer at all to apply them to",
     ),
     "policy-selector-empty": ("The fleet as a whole", "a cluster selector that matches no cluster"),
+    "policy-system-namespace": (
+        "Peers beyond the fleet and system namespaces",
+        "a policy side names a system namespace (`kube-system`, `flux-system`, Cilium's release namespace, the guard's, Flux's): `defaults` never reach it, only the rule applies there",
+    ),
     "ref-service-not-in-cluster": (
         "The fleet as a whole",
         "an expectation names a service in a cluster it does not run in",
@@ -221,11 +316,11 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "routing-native-cidr-missing": (
         "The fleet as a whole",
-        "`routingMode: native` without `nativeRoutingCIDR`",
+        "`routingMode: native` without `nativeRoutingCIDR` (or `ipv6NativeRoutingCIDR`)",
     ),
     "routing-native-cidr-uncovered": (
         "The fleet as a whole",
-        "a pod range of the routing CIDR's family outside it",
+        "a pod range outside the routing CIDR of its family (`nativeRoutingCIDR`, `ipv6NativeRoutingCIDR`)",
     ),
     "routing-tunnel-protocol-ignored": (
         "The fleet as a whole",
@@ -233,7 +328,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "secret-in-fleet": (
         "Secrets, CEL, expectations and budgets",
-        "a line holds what looks like a private key or token; the line is never printed, and other findings on it withhold their details",
+        'a line holds what looks like a private key or token, in the text as written or once YAML escapes (`"\\x2d----BEGIN ..."`, `"\\u0041KIA..."`) and line continuations are decoded (then at the value\'s first line); the line is never printed, and every other finding that could quote it withholds its details: those on any line of a value holding one (a multi-line value included) and those whose text looks like key material (a guardrail\'s message), in every output format',
     ),
     "service-duplicate": (
         "The fleet as a whole",

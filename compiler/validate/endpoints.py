@@ -3,7 +3,8 @@
 ``ns/service@cluster`` names a declared service in one cluster; ``ns@cluster`` is every pod of
 a namespace and ``ns/app=x,tier=y@cluster`` the pods with those labels (a workload set).
 Outside the fleet's pods: ``world``, ``cidr:IP``, ``fqdn:NAME``, and ``kube-apiserver@c``,
-``host@c``, ``remote-node@c`` for a cluster's node-side entities (so those three words are
+``host@c``, ``remote-node@c`` for a cluster's node-side entities. ``*@cluster`` (and
+``*/key=value@cluster``) is a pod in a namespace fleet.yaml never names (so those three words are
 read as entities, never as namespace names, before an ``@``).
 `parse_endpoint` only checks the shape; whether the names resolve is `validate`'s business.
 """
@@ -128,8 +129,10 @@ def _pod(text: str) -> Endpoint:
     if len(cluster) > 32 or not _CLUSTER.match(cluster):
         raise EndpointError(f"{cluster!r} is not a valid cluster name", cluster_at)
     namespace, slash, rest = what.partition("/")
-    if len(namespace) > 63 or not _NAME.match(namespace):
+    if namespace != "*" and (len(namespace) > 63 or not _NAME.match(namespace)):
         raise EndpointError(f"{namespace!r} is not a valid namespace name", 0)
+    if namespace == "*" and slash and "=" not in rest:
+        raise EndpointError("'*' stands for a namespace fleet.yaml never names: no service", 0)
     if not slash:
         return Endpoint(namespace, cluster)
     rest_at = len(namespace) + 1
