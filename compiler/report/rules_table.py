@@ -308,7 +308,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "ref-unknown-cluster": (
         "The fleet as a whole",
-        "a cluster name that does not exist (services, policies, expectations)",
+        "a cluster name that does not exist (services, policies, expectations, waves)",
     ),
     "ref-unknown-service": (
         "The fleet as a whole",
@@ -338,6 +338,22 @@ RULES: dict[str, tuple[str, str]] = {
     "service-port-duplicate": (
         "The fleet as a whole",
         "a port name, or a port and protocol, given twice in one service",
+    ),
+    "wave-cluster-missing": (
+        "The fleet as a whole",
+        "clusters no wave selects, named at `spec.rollout.waves`; end with a wave without `clusters` to take the rest",
+    ),
+    "wave-duplicate": (
+        "The fleet as a whole",
+        "two rollout waves with one name (`--wave NAME` must say which)",
+    ),
+    "wave-empty": (
+        "The fleet as a whole",
+        "a wave left with no cluster: its selector matches none, or earlier waves took them all (a cluster belongs to the first wave that selects it)",
+    ),
+    "wave-selector-missing": (
+        "The fleet as a whole",
+        'a wave without `clusters` that is not the last; only the last wave takes "every cluster left"',
     ),
     "yaml-alias": (
         "Reading the file (`load-*`, `yaml-*`)",
