@@ -5,7 +5,6 @@ request shows the rollout's status instead of checking the output the rollout ow
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,21 +12,11 @@ import pytest
 import yaml
 
 from tests.action_support import run_action
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, git, require_tool
 from tests.emit_support import fleetc, require_renderers
 from tests.test_rollout import _fleet, _tree
 
 BIN = str(Path(sys.executable).parent)
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 @pytest.fixture
@@ -37,13 +26,13 @@ def repo(tmp_path: Path) -> Path:
     require_renderers()
     repo = tmp_path / "fleet-repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     (repo / "fleet.yaml").write_text(_fleet(change=False).replace("./out", "./rendered"))
     assert fleetc("render", "--out", "rendered", cwd=repo).returncode == 0
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "base")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
     (repo / "fleet.yaml").write_text(_fleet(change=True).replace("./out", "./rendered"))
-    _git(repo, "commit", "-qam", "payments may call the gateway")
+    git(repo, "commit", "-qam", "payments may call the gateway")
     return repo
 
 
@@ -66,7 +55,7 @@ def test_a_merge_commits_the_first_wave_and_a_dispatch_the_named_one(
 ) -> None:
     us_api = _tree(repo / "rendered", "us-api")
     _commit(repo, tmp_path, "", "push")
-    assert "Fleetc-Wave: canary" in _git(repo, "log", "-1", "--format=%B")
+    assert "Fleetc-Wave: canary" in git(repo, "log", "-1", "--format=%B")
     assert _states(repo) == {
         "dev": "current",
         "eu-payments": "behind",
@@ -74,20 +63,20 @@ def test_a_merge_commits_the_first_wave_and_a_dispatch_the_named_one(
         "us-api": "behind",
     }
     _commit(repo, tmp_path, "europe", "workflow_dispatch")
-    assert "Fleetc-Wave: europe" in _git(repo, "log", "-1", "--format=%B")
+    assert "Fleetc-Wave: europe" in git(repo, "log", "-1", "--format=%B")
     assert _states(repo)["eu-standby"] == "current"
     assert _tree(repo / "rendered", "us-api") == us_api
     _commit(repo, tmp_path, "rest", "workflow_dispatch")
     assert set(_states(repo).values()) == {"current"}
-    assert _git(repo, "status", "--porcelain") == ""
+    assert git(repo, "status", "--porcelain") == ""
 
 
 def test_a_pull_request_shows_the_rollout_instead_of_checking_the_output(
     repo: Path, tmp_path: Path
 ) -> None:
-    _git(repo, "checkout", "-qb", "feature")
+    git(repo, "checkout", "-qb", "feature")
     (repo / "fleet.yaml").write_text((repo / "fleet.yaml").read_text() + "# a comment\n")
-    _git(repo, "commit", "-qam", "comment")
+    git(repo, "commit", "-qam", "comment")
     temp = tmp_path / "runner-pr"
     temp.mkdir()
     context = {

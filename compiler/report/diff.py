@@ -104,18 +104,7 @@ def format_json(diff: FleetDiff) -> str:
             {"kind": m.kind, "subject": m.subject, "message": m.message, "disruptive": m.disruptive}
             for m in diff.mesh
         ],
-        "flows": [
-            {
-                "from": f.source,
-                "to": f.destination,
-                "port": f.port,
-                "before": f.before,
-                "after": f.after,
-                "ruleBefore": f.rule_before,
-                "ruleAfter": f.rule_after,
-            }
-            for f in diff.flows
-        ],
+        "flows": [f.as_json() for f in diff.flows],
         "flowsTruncated": diff.flows_truncated,
     }
     if diff.waves is not None:

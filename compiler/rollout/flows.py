@@ -31,7 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from compiler.diff.classes import PartyClass, PortClass, party_classes, port_classes, port_label
-from compiler.diff.flows import FlowChange, _could_match, _merged, _regions
+from compiler.diff.flows import FlowChange, _could_match, _merged, flows_to_ask
 from compiler.diff.mesh import MeshChange, diff_mesh
 from compiler.reach import Decision, Endpoint, decide_mixed
 
@@ -136,30 +136,11 @@ def wave_flows(
     old, new = _Trimmed(base, parties), _Trimmed(head, parties)
     found: list[Found] = [{} for _ in waves]
     cuts: list[Broken] = []
-    asked: set[tuple[int, int, int]] = set()
-    truncated = False
-    for sources, destinations, named in _regions(base, head, parties, ports):
-        for src in sources:
-            for dst in destinations:
-                if not (parties[src].pod or parties[dst].pod):
-                    continue
-                for port in named:
-                    if (src, dst, port) in asked:
-                        continue
-                    if len(asked) >= limit:
-                        truncated = True
-                        break
-                    asked.add((src, dst, port))
-                    flow = (src, dst, port)
-                    cut = _record(flow, parties, ports, (old, new), wave_of, waves, found)
-                    if cut is not None:
-                        cuts.append(cut)
-                if truncated:
-                    break
-            if truncated:
-                break
-        if truncated:
-            break
+    asked, truncated = flows_to_ask(base, head, parties, ports, limit)
+    for flow in asked:
+        cut = _record(flow, parties, ports, (old, new), wave_of, waves, found)
+        if cut is not None:
+            cuts.append(cut)
     mesh = [m for m in diff_mesh(base, head) if m.kind in EVERYWHERE_FIRST]
     mesh += _cidr_changes(base, head)
     return RolloutFlows(

@@ -21,18 +21,7 @@ def as_data(rollout: RolloutFlows) -> list[dict[str, Any]]:
             {
                 "name": wave.name,
                 "clusters": list(wave.clusters),
-                "flows": [
-                    {
-                        "from": f.source,
-                        "to": f.destination,
-                        "port": f.port,
-                        "before": f.before,
-                        "after": f.after,
-                        "ruleBefore": f.rule_before,
-                        "ruleAfter": f.rule_after,
-                    }
-                    for f in wave.flows
-                ],
+                "flows": [f.as_json() for f in wave.flows],
                 # mesh changes must be everywhere before the second wave relies on them
                 "meshFirst": [m.message for m in rollout.mesh] if k == 0 else [],
                 "broken": [
