@@ -322,6 +322,10 @@ RULES: dict[str, tuple[str, str]] = {
         "The fleet as a whole",
         "a pod range outside the routing CIDR of its family (`nativeRoutingCIDR`, `ipv6NativeRoutingCIDR`)",
     ),
+    "routing-native-family-missing": (
+        "The fleet as a whole",
+        "`routingMode: native` and pod ranges of a family (IPv4 or IPv6) with no native routing CIDR for it (`nativeRoutingCIDR`, `ipv6NativeRoutingCIDR`): with masquerading on, Cilium's agent needs one per family",
+    ),
     "routing-tunnel-protocol-ignored": (
         "The fleet as a whole",
         "`tunnelProtocol` set with native routing",
