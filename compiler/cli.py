@@ -30,6 +30,7 @@ COMMANDS = {
     "explain": "compiler.commands.explain",
     "schema": "compiler.commands.schema",
     "values": "compiler.commands.values",
+    "rollout": "compiler.commands.rollout",
 }
 
 HELP = {
@@ -40,6 +41,7 @@ HELP = {
     "explain": "may X reach Y on a port? and which rule decides",
     "schema": "print the JSON Schema of fleet.yaml",
     "values": "print one cluster's Cilium Helm values (day 0: helm install, Terraform, CAPI)",
+    "rollout": "staged rollout: where each wave and cluster stands (rollout status)",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -48,3 +49,14 @@ def require_upstream() -> Path:
 @pytest.fixture
 def upstream() -> Path:
     return require_upstream()
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` as a throwaway identity; its stdout (fails the test on an error)."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout

@@ -15,22 +15,12 @@ import pytest
 import yaml
 
 from tests.action_support import ACTION, Run, action, run_action
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, git, require_tool
 from tests.emit_support import require_renderers
 from tests.test_diff import CONTOSO, _open_catalog_to_payments
 
 WORKFLOW = ROOT / ".github" / "workflows" / "fleet.yml"
 BIN = str(Path(sys.executable).parent)
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def _render(repo: Path) -> None:
@@ -49,12 +39,12 @@ def repo(tmp_path: Path) -> Path:
     require_renderers()
     repo = tmp_path / "fleet-repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     (repo / "fleet.yaml").write_text(CONTOSO)
     _render(repo)
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "base")
-    _git(repo, "checkout", "-qb", "feature")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "feature")
     return repo
 
 
@@ -64,8 +54,8 @@ def _pr(
     (repo / "fleet.yaml").write_text(fleet)
     if render:
         _render(repo)
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "change", "--allow-empty")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "change", "--allow-empty")
     temp = tmp_path / "runner-temp"
     temp.mkdir()
     context = {
@@ -156,17 +146,17 @@ def test_stale_output_fails_with_an_annotation(repo: Path, tmp_path: Path) -> No
 
 
 def test_commit_mode_commits_the_output(repo: Path, tmp_path: Path) -> None:
-    _git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "main")
     (repo / "fleet.yaml").write_text(_open_catalog_to_payments(CONTOSO))
-    _git(repo, "commit", "-qam", "open catalog to payments")
+    git(repo, "commit", "-qam", "open catalog to payments")
     temp = tmp_path / "runner-temp"
     temp.mkdir()
-    before = _git(repo, "rev-parse", "HEAD")
+    before = git(repo, "rev-parse", "HEAD")
     run = run_action(repo, temp, {"mode": "commit", "push": ""}, {"event_name": "push"}, [BIN])
     assert not run.failed, run.stdout
-    assert _git(repo, "rev-parse", "HEAD~1") == before
-    assert "rendered/" in _git(repo, "show", "--name-only", "--format=", "HEAD")
-    assert _git(repo, "status", "--porcelain") == ""
+    assert git(repo, "rev-parse", "HEAD~1") == before
+    assert "rendered/" in git(repo, "show", "--name-only", "--format=", "HEAD")
+    assert git(repo, "status", "--porcelain") == ""
 
 
 def test_an_unknown_mode_stops_before_installing(repo: Path, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from compiler.diagnostics import Diagnostics
 from compiler.diff import compile_side, diff_fleets
 from compiler.diff.objects import redact
 from compiler.report.diff import format_markdown
-from tests.conftest import FLEETS, require_tool
+from tests.conftest import FLEETS, git, require_tool
 
 CONTOSO = (FLEETS / "contoso" / "fleet.yaml").read_text()
 PODS = (Path(__file__).parent / "fleets" / "contoso-pods.yaml").read_text()
@@ -27,23 +26,13 @@ NEW_POLICY = """    - name: catalog-reads-payments
 """
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     require_tool("git")
-    _git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "init", "-q", "-b", "main")
     (tmp_path / "fleet.yaml").write_text(CONTOSO)
-    _git(tmp_path, "add", "fleet.yaml")
-    _git(tmp_path, "commit", "-qm", "base")
+    git(tmp_path, "add", "fleet.yaml")
+    git(tmp_path, "commit", "-qm", "base")
     return tmp_path
 
 
@@ -154,10 +143,10 @@ def test_broken_head_is_reported_not_mass_deleted(
 
 def test_new_fleet_is_all_added(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     require_tool("git")
-    _git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "init", "-q", "-b", "main")
     (tmp_path / "README").write_text("x")
-    _git(tmp_path, "add", "README")
-    _git(tmp_path, "commit", "-qm", "empty")
+    git(tmp_path, "add", "README")
+    git(tmp_path, "commit", "-qm", "empty")
     (tmp_path / "fleet.yaml").write_text(CONTOSO)
     code, out = _diff(tmp_path, capsys, "-o", "json")
     data = json.loads(out)

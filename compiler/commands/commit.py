@@ -70,6 +70,8 @@ def _message(
         ("Fleetc-Source-Digest", f"sha256:{digest}"),
         ("Fleetc-Version", __version__),
     ]
+    if getattr(args, "wave", None):
+        trailers.append(("Fleetc-Wave", args.wave))
     from compiler.emit.git import with_trailers
 
     return with_trailers(str(body), trailers, Path.cwd())
@@ -158,16 +160,27 @@ def _run_branch(args: argparse.Namespace) -> int:
             f"--branch needs {label} committed and unmodified (it is {source.detail}): "
             "every commit on a deploy branch names the source commit it was rendered from"
         )
-    compiled = render_command.compile_tree(data, label, args.output)
-    if compiled is None:
-        return EXIT_FINDINGS
-    # git plumbing wants every blob before it writes the tree
-    tree = render_command.consume(compiled, dict, args.output)
+    from compiler.emit.read_tree import TreeReader
+    from compiler.rollout.tree import Stage
+
+    # A staged rollout keeps later waves' clusters as B holds them (read lazily, while the
+    # tree is consumed: after B has followed the remote).
+    with TreeReader(top, args.branch, directory) as held:
+        stage = Stage(args.wave, source.commit, held)
+        compiled = render_command.compile_tree(data, label, args.output, stage=stage)
+        if compiled is None:
+            return EXIT_FINDINGS
+        try:
+            if args.push:
+                follow_remote(top, args.push, args.branch)
+                held.refresh()
+        except GitError as exc:
+            raise UsageError(str(exc)) from None
+        # git plumbing wants every blob before it writes the tree
+        tree = render_command.consume(compiled, dict, args.output)
     if tree is None:
         return EXIT_FINDINGS
     try:
-        if args.push:
-            follow_remote(top, args.push, args.branch)
         message = _message(tree.get(MANIFEST), args, source, digest)
         done = branch_commit(top, directory, tree, args.branch, message)
     except Conflict as exc:

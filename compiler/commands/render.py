@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from compiler.load import Source
     from compiler.pipeline import Compiled
     from compiler.report.terminal import Progress
+    from compiler.rollout.tree import Stage
 
 T = TypeVar("T")
 
@@ -64,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, check: bool = True) -> Non
         )
     else:
         parser.set_defaults(check=False, drift_only=False)
+    parser.add_argument(
+        "--wave",
+        metavar="NAME",
+        help="move only the clusters of the waves up to NAME; the rest keep DIR's files",
+    )
     add_output_argument(parser)
 
 
@@ -132,7 +138,9 @@ class Tree:
         return print_diagnostics(diags, self.sources, output)
 
 
-def compile_tree(data: bytes, label: str, output: str, out: Path | None = None) -> Tree | None:
+def compile_tree(
+    data: bytes, label: str, output: str, out: Path | None = None, stage: Stage | None = None
+) -> Tree | None:
     """Compile FLEET; on errors print its diagnostics and return None. Otherwise nothing is
     printed yet: consume `Tree.files`, then `Tree.report`."""
     from compiler.emit.serialize import stream
@@ -155,6 +163,13 @@ def compile_tree(data: bytes, label: str, output: str, out: Path | None = None) 
     sizes = ObjectSizes(compiled.checked.doc, compiled.checked.fleet)
     name = compiled.checked.fleet.metadata.name
     files = stream(compiled.files, name, label, meaning(compiled.checked.fleet), __version__, sizes)
+    if stage is not None:  # a staged rollout: see compiler.rollout.tree
+        from compiler.rollout.tree import UnknownWave
+
+        try:
+            files = stage.apply(compiled.checked.fleet, files)
+        except UnknownWave as exc:
+            raise UsageError(str(exc)) from None
     judged = _judged(files, sizes.diags, progress)
     return Tree(judged, tuple(diags.sorted()), sizes.diags, sources)
 
@@ -193,21 +208,25 @@ def render(args: argparse.Namespace, then: Callable[[Output, Rendered], int] | N
     from compiler.emit.cache import render_key
 
     # where the output goes is part of the key: the flux-path-mismatch warning depends on it
-    key = render_key(label, data, {"cwd": str(Path.cwd()), "out": str(out.absolute())})
+    stage = _stage(args, data)
+    options = {"cwd": str(Path.cwd()), "out": str(out.absolute())}
+    options.update({"wave": stage.wave or "", "commit": stage.commit or ""})
+    key = render_key(label, data, options)
     try:
         if out.is_dir():
             # Recovery waits until the fleet compiled: with errors, nothing at all is written.
             with locked(out, create=False, recover=False) as output:
-                return _render_locked(output, data, label, key, args, then)
+                stage.dir = output
+                return _render_locked(output, data, label, key, args, then, stage=stage)
         if out.exists() or out.is_symlink():
             raise UsageError(f"{out} exists and is not a directory")
-        tree = compile_tree(data, label, args.output, out)
+        tree = compile_tree(data, label, args.output, out, stage)
         if tree is None:
             return EXIT_FINDINGS
         if args.check:
             paths = consume(tree, lambda files: [path for path, _ in files], args.output)
             if paths is not None:
-                _print_drift([], paths, [], False, args.output)
+                _print_drift([], paths, [], False, args.output, stage.behind)
             return EXIT_FINDINGS
         created = [out, *(p for p in out.absolute().parents if not p.exists())]
         with locked(out, create=True) as output:
@@ -229,6 +248,7 @@ def _render_locked(
     args: argparse.Namespace,
     then: Callable[[Output, Rendered], int] | None,
     tree: Tree | None = None,
+    stage: Stage | None = None,
 ) -> int:
     if tree is None and output.up_to_date(key, refresh=not args.check):
         _print_remembered(output, data, label, args.output)
@@ -238,7 +258,7 @@ def _render_locked(
         _status(f"{output.root} is up to date")
         return then(output, Rendered(output.root, label, 0, 0)) if then else EXIT_OK
     if tree is None:
-        tree = compile_tree(data, label, args.output, output.root)
+        tree = compile_tree(data, label, args.output, output.root, stage)
         if tree is None:
             return EXIT_FINDINGS
     if args.check:
@@ -247,7 +267,8 @@ def _render_locked(
             return EXIT_FINDINGS
         if drift.clean:
             return EXIT_OK
-        _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output)
+        behind = stage.behind if stage is not None else []
+        _print_drift(drift.stale, drift.missing, drift.extra, drift.pending, args.output, behind)
         return EXIT_FINDINGS
     output.recover()
     plan = consume(tree, output.write, args.output)
@@ -261,6 +282,21 @@ def _render_locked(
         _status(f"{output.root}: wrote {len(plan.write)} file(s), removed {removed}")
     done = Rendered(output.root, label, len(plan.write), len(plan.delete))
     return then(output, done) if then else EXIT_OK
+
+
+def _stage(args: argparse.Namespace, data: bytes) -> Stage:
+    """The rollout of this render. The fleet file's commit is looked up only when the fleet
+    may declare waves (it is recorded per cluster, and part of the fast path's key)."""
+    from compiler.rollout.tree import Stage
+
+    commit = None
+    if b"waves" in data:
+        import hashlib
+
+        from compiler.emit.git import source_state
+
+        commit = source_state(Path(args.fleet), hashlib.sha256(data).hexdigest()).commit
+    return Stage(getattr(args, "wave", None), commit, None)
 
 
 def remembered(d: Diagnostic) -> dict[str, Any]:
@@ -289,18 +325,23 @@ def _print_drift(
     extra: tuple[str, ...] | list[str],
     pending: bool,
     output: str,
+    behind: list[str] | None = None,
 ) -> None:
-    """``kind: path`` lines, grouped by kind, paths sorted; on stdout unless it carries JSON."""
+    """``kind: path`` lines, grouped by kind, paths sorted; on stdout unless it carries JSON.
+    Clusters at another fleet revision than FLEET (a staged rollout) come first."""
     collected = collecting()
     if collected is not None:  # --check -o json or --drift-only: `run` prints the document
         collected.extra.update(
             stale=sorted(stale), missing=sorted(missing), extra=sorted(extra), interrupted=pending
         )
+        if behind:
+            collected.extra.update(behind=list(behind))
     if collected is not None and output == "json":
         count = len(stale) + len(missing) + len(extra) + int(pending)
         _status(f"output is not current ({count} difference(s))")
         return
-    lines = [f"stale: {path}" for path in sorted(stale)]
+    lines = [f"behind: {name}" for name in behind or ()]
+    lines += [f"stale: {path}" for path in sorted(stale)]
     lines += [f"missing: {path}" for path in sorted(missing)]
     lines += [f"extra: {path}" for path in sorted(extra)]
     if pending:

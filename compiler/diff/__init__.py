@@ -7,12 +7,16 @@ diagnostics, never as every object added or removed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostic, Diagnostics
 from compiler.diff.flows import FlowChange, diff_flows
 from compiler.diff.mesh import MeshChange, diff_mesh
 from compiler.diff.objects import ObjectChange, diff_objects
 from compiler.pipeline import Compiled, compile_fleet
+
+if TYPE_CHECKING:
+    from compiler.rollout.flows import RolloutFlows
 
 __all__ = ["FleetDiff", "FlowChange", "MeshChange", "ObjectChange", "Side", "diff_fleets"]
 
@@ -40,6 +44,8 @@ class FleetDiff:
     flows: tuple[FlowChange, ...] = ()
     flows_truncated: bool = False
     notes: tuple[str, ...] = field(default=())
+    waves: RolloutFlows | None = None
+    """Connectivity wave by wave, when the head fleet declares waves (`compiler.rollout`)."""
 
     @property
     def failed(self) -> bool:
@@ -77,4 +83,11 @@ def diff_fleets(base: Side, head: Side, flow_limit: int = 200_000) -> FleetDiff:
     flows, truncated = diff_flows(
         before.resolved if before else None, after.resolved if after else None, flow_limit
     )
-    return FleetDiff(base, head, tuple(objects), tuple(mesh), tuple(flows), truncated)
+    waves = None
+    if before is not None and after is not None and after.checked.fleet.spec.rollout.waves:
+        from compiler.rollout.flows import wave_flows
+        from compiler.validate.waves import assign
+
+        plan = assign(after.checked.fleet)
+        waves = wave_flows(before.resolved, after.resolved, plan, flow_limit)
+    return FleetDiff(base, head, tuple(objects), tuple(mesh), tuple(flows), truncated, waves=waves)

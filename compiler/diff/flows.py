@@ -39,6 +39,18 @@ class FlowChange:
     rule_before: str
     rule_after: str
 
+    def as_json(self) -> dict[str, object]:
+        """The flow as ``fleetc diff -o json`` lists it."""
+        return {
+            "from": self.source,
+            "to": self.destination,
+            "port": self.port,
+            "before": self.before,
+            "after": self.after,
+            "ruleBefore": self.rule_before,
+            "ruleAfter": self.rule_after,
+        }
+
 
 def _could_match(peer: Peer, cls: PartyClass) -> bool:
     """Whether `peer` may cover the class judged in some cluster (entities depend on where:
@@ -183,8 +195,26 @@ def diff_flows(
     ports = port_classes((base, head))
     before, after = _Judge(base, parties), _Judge(head, parties)
     found: dict[tuple[int, int], list[tuple[int, Decision, Decision]]] = {}
-    asked: set[tuple[int, int, int]] = set()
-    truncated = False
+    asked, truncated = flows_to_ask(base, head, parties, ports, limit)
+    for src, dst, port in asked:
+        was = before(src, dst, ports[port])
+        now = after(src, dst, ports[port])
+        if was.allowed != now.allowed:
+            found.setdefault((src, dst), []).append((port, was, now))
+    return sorted(_merged(parties, ports, found)), truncated
+
+
+def flows_to_ask(
+    base: ResolvedFleet,
+    head: ResolvedFleet,
+    parties: list[PartyClass],
+    ports: list[PortClass],
+    limit: int,
+) -> tuple[list[tuple[int, int, int]], bool]:
+    """The (source, destination, port) class triples a change between `base` and `head` can
+    affect, each once and at least one end a pod, at most `limit` of them; and whether the
+    limit cut the list."""
+    asked: dict[tuple[int, int, int], None] = {}
     for sources, destinations, named in _regions(base, head, parties, ports):
         for src in sources:
             for dst in destinations:
@@ -194,17 +224,6 @@ def diff_flows(
                     if (src, dst, port) in asked:
                         continue
                     if len(asked) >= limit:
-                        truncated = True
-                        break
-                    asked.add((src, dst, port))
-                    was = before(src, dst, ports[port])
-                    now = after(src, dst, ports[port])
-                    if was.allowed != now.allowed:
-                        found.setdefault((src, dst), []).append((port, was, now))
-                if truncated:
-                    break
-            if truncated:
-                break
-        if truncated:
-            break
-    return sorted(_merged(parties, ports, found)), truncated
+                        return list(asked), True
+                    asked[(src, dst, port)] = None
+    return list(asked), False

@@ -271,6 +271,26 @@ class Service(Strict):
     )
 
 
+class Wave(Strict):
+    """A step of a staged rollout: its clusters (absent in the last wave: every cluster left)."""
+
+    name: Name = Field(description="The wave's name, for --wave NAME.", examples=["canary"])
+    clusters: ClusterSelector | None = Field(
+        default=None,
+        description="Its clusters: names, matchLabels/matchExpressions or cel; a cluster"
+        " belongs to the first wave that selects it. Absent (last wave only): the rest.",
+        examples=[["dev"], {"matchLabels": {"continent": "eu"}}],
+    )
+
+
+class Rollout(Strict):
+    """How a change reaches the clusters: wave by wave (fleetc commit --wave NAME)."""
+
+    waves: list[Wave] = Field(
+        default_factory=list, description="The waves, in order; none: every cluster at once."
+    )
+
+
 class Spec(Strict):
     """The fleet: Cilium, the mesh, clusters, services, policies and checks."""
 
@@ -296,6 +316,13 @@ class Spec(Strict):
     )
     flux: Flux = Field(default_factory=Flux, description="Flux wiring of the output.")
     guard: Guard = Field(default_factory=Guard, description="The fleet guard.")
+    # Excluded from dumps: the wave plan is how output reaches clusters, not what it says,
+    # so the fleet's meaning (the manifest digest, the revision a cluster is at) ignores it.
+    rollout: Rollout = Field(
+        default_factory=Rollout,
+        exclude=True,
+        description="Staged rollout: the waves a change reaches the clusters in.",
+    )
 
 
 class Fleet(Strict):

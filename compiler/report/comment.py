@@ -159,6 +159,16 @@ def _cut_text(failed_text: str, room: int) -> tuple[str, int]:
     return "".join(kept), len(lines) - len(kept)
 
 
+def _waves(diff: FleetDiff, budget: int | None) -> str:
+    """The per-wave section of a fleet with waves, in at most a quarter of the budget (the
+    rest of it is in the JSON report's ``waves``)."""
+    if diff.waves is None:
+        return ""
+    from compiler.rollout.report import markdown
+
+    return markdown(diff.waves, None if budget is None else budget // 4)
+
+
 def format_markdown(
     diff: FleetDiff, fleet: str, budget: int | None = COMMENT_BUDGET, rest: str | None = None
 ) -> str:
@@ -207,6 +217,7 @@ def format_markdown(
         "edges": _edges(diff.flows),
         "limit": limit,
         "rest": rest,
+        "waves": _waves(diff, budget) if failed is None else "",
     }
 
     if failed is not None:

@@ -54,6 +54,10 @@ def format_text(diff: FleetDiff) -> str:
         out.append(f"flow: {f.source} -> {f.destination} {f.port}: {verdict} ({f.rule_after})")
     if diff.flows_truncated:
         out.append("flow: connectivity check stopped at its limit; more flows may change")
+    if diff.waves is not None:
+        from compiler.rollout.report import text_lines
+
+        out.extend(text_lines(diff.waves))
     for change in diff.objects:
         out.append(f"{change.change}: [{change.key.cluster or '-'}] {change.key} ({change.path})")
         out.append(change.diff.rstrip("\n"))
@@ -100,18 +104,11 @@ def format_json(diff: FleetDiff) -> str:
             {"kind": m.kind, "subject": m.subject, "message": m.message, "disruptive": m.disruptive}
             for m in diff.mesh
         ],
-        "flows": [
-            {
-                "from": f.source,
-                "to": f.destination,
-                "port": f.port,
-                "before": f.before,
-                "after": f.after,
-                "ruleBefore": f.rule_before,
-                "ruleAfter": f.rule_after,
-            }
-            for f in diff.flows
-        ],
+        "flows": [f.as_json() for f in diff.flows],
         "flowsTruncated": diff.flows_truncated,
     }
+    if diff.waves is not None:
+        from compiler.rollout.report import as_data
+
+        data["waves"] = as_data(diff.waves)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"

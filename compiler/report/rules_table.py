@@ -308,7 +308,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "ref-unknown-cluster": (
         "The fleet as a whole",
-        "a cluster name that does not exist (services, policies, expectations)",
+        "a cluster name that does not exist (services, policies, expectations, waves)",
     ),
     "ref-unknown-service": (
         "The fleet as a whole",
@@ -321,6 +321,10 @@ RULES: dict[str, tuple[str, str]] = {
     "routing-native-cidr-uncovered": (
         "The fleet as a whole",
         "a pod range outside the routing CIDR of its family (`nativeRoutingCIDR`, `ipv6NativeRoutingCIDR`)",
+    ),
+    "routing-native-family-missing": (
+        "The fleet as a whole",
+        "`routingMode: native` and pod ranges of a family (IPv4 or IPv6) with no native routing CIDR for it (`nativeRoutingCIDR`, `ipv6NativeRoutingCIDR`): with masquerading on, Cilium's agent needs one per family",
     ),
     "routing-tunnel-protocol-ignored": (
         "The fleet as a whole",
@@ -338,6 +342,22 @@ RULES: dict[str, tuple[str, str]] = {
     "service-port-duplicate": (
         "The fleet as a whole",
         "a port name, or a port and protocol, given twice in one service",
+    ),
+    "wave-cluster-missing": (
+        "The fleet as a whole",
+        "clusters no wave selects, named at `spec.rollout.waves`; end with a wave without `clusters` to take the rest",
+    ),
+    "wave-duplicate": (
+        "The fleet as a whole",
+        "two rollout waves with one name (`--wave NAME` must say which)",
+    ),
+    "wave-empty": (
+        "The fleet as a whole",
+        "a wave left with no cluster: its selector matches none, or earlier waves took them all (a cluster belongs to the first wave that selects it)",
+    ),
+    "wave-selector-missing": (
+        "The fleet as a whole",
+        'a wave without `clusters` that is not the last; only the last wave takes "every cluster left"',
     ),
     "yaml-alias": (
         "Reading the file (`load-*`, `yaml-*`)",

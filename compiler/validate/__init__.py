@@ -1,7 +1,7 @@
 """Stage 3, validate: whole-fleet rules a single field cannot express, guardrails, expectations.
 
-Each check is a plain function ``(doc, fleet, diags) -> None`` returned by `checks()`, in the order
-they run; all of them run, so one run reports every problem.
+Each check is a plain function ``(doc, fleet, diags) -> None`` returned by `checks()`, in the
+order they run; all of them run, so one run reports every problem.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def checks() -> tuple[Check, ...]:
     """Every check, in order. Imported on first use: `compiler.validate.endpoints` and
     `names` serve explain on a cached fleet, which must not build the pydantic models."""
     from compiler.guard import check as guard_check
-    from compiler.validate import budget, expectations, guardrails, semantic
+    from compiler.validate import budget, expectations, guardrails, semantic, waves
 
     return (
         semantic.CHECKS
@@ -30,6 +30,7 @@ def checks() -> tuple[Check, ...]:
         + budget.CHECKS
         + guard_check.CHECKS
         + expectations.CHECKS
+        + waves.CHECKS
     )
 
 

@@ -192,10 +192,24 @@ def check_routing(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
         if value is not None:
             net = ipaddress.ip_network(value)
             routes[net.version] = (net, field)
+    unrouted: set[int] = set()
     for i, cluster in enumerate(fleet.spec.clusters):
         for j, cidr in enumerate(cluster.podCIDRs):
             net = ipaddress.ip_network(cidr)
             if net.version not in routes:
+                if net.version not in unrouted:  # once per family: the first such range
+                    unrouted.add(net.version)
+                    field = "nativeRoutingCIDR" if net.version == 4 else "ipv6NativeRoutingCIDR"
+                    diags.warning(
+                        "routing-native-family-missing",
+                        f"podCIDR {cidr} of cluster {cluster.name!r} is IPv{net.version}, and"
+                        f" routingMode native has no spec.cilium.{field}: with masquerading"
+                        f" on (Cilium's default) the agent needs one for IPv{net.version}",
+                        doc.position((*CLUSTERS, i, "podCIDRs", j)),
+                        path=format_path((*CLUSTERS, i, "podCIDRs", j)),
+                        hint=f"set {field} to a range containing every cluster's"
+                        f" IPv{net.version} podCIDRs",
+                    )
                 continue
             routing, field = routes[net.version]
             if not net.subnet_of(routing):  # type: ignore[arg-type]  # same version checked
