@@ -55,6 +55,10 @@ class Document:
     data: Any
     root_start: tuple[int, int]
     positions: dict[int, MappingPositions | SequencePositions]
+    rewritten: list[str] | None = None
+    """The strings whose value is not their text in the source, read as it stands (quoted,
+    escaped, tagged, folded over several lines); None when not recorded (every string may
+    be). The secret scan of decoded values reads only these: the others it saw as text."""
 
     def _pos(self, at: tuple[int, int]) -> Position:
         return Position(self.source.name, at[0], at[1])

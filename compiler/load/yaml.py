@@ -119,7 +119,7 @@ def load(data: bytes, name: str, limits: Limits = Limits()) -> Document:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        root, root_at, positions = _compose(text, name, limits, diags)
+        root, root_at, positions, rewritten = _compose(text, name, limits, diags)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) if isinstance(exc, MarkedYAMLError) else None
         problem = getattr(exc, "problem", None) or str(exc)
@@ -145,7 +145,7 @@ def load(data: bytes, name: str, limits: Limits = Limits()) -> Document:
             root_at,
             hint="start with 'apiVersion: fleetc.dev/v1alpha1' and 'kind: Fleet'",
         )
-    return Document(source, root, root_at, positions)
+    return Document(source, root, root_at, positions, rewritten)
 
 
 def _decode(data: bytes, name: str, diags: Diagnostics) -> str:
@@ -204,8 +204,9 @@ def new_yaml() -> YAML:
 
 def _compose(
     text: str, name: str, limits: Limits, diags: Diagnostics
-) -> tuple[Any, tuple[int, int], dict[int, MappingPositions | SequencePositions]]:
+) -> tuple[Any, tuple[int, int], dict[int, MappingPositions | SequencePositions], list[str]]:
     positions: dict[int, MappingPositions | SequencePositions] = {}
+    rewritten: list[str] = []
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Frame] = []
     source_lines = text.splitlines()
@@ -279,9 +280,12 @@ def _compose(
                 # the common case, a plain scalar; `_scalar` handles every other
                 value: Any = resolve_plain(raw)
                 plain_key = True
+                if event.end_mark.line != mark.line:  # folded: not the text as it stands
+                    rewritten.append(raw)
             else:
                 value = scalar(event, at, pos, diags, max_scalar)
                 plain_key = False
+                rewritten.append(raw)
             total += 1
             if event.anchor:
                 anchors[event.anchor] = (value, 1)
@@ -340,7 +344,7 @@ def _compose(
             break
         if len(diags.items) >= 50:  # enough to show; the rest are likely consequences
             break
-    return root, root_at, positions
+    return root, root_at, positions, rewritten
 
 
 def _merge_into(

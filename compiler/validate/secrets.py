@@ -175,7 +175,10 @@ def scan_values(doc: Document, diags: Diagnostics, found: Found) -> None:
     # it is a non-word character, as a string's start and end are to \b), so a pattern that
     # finds nothing there finds nothing anywhere, and the usual fleet is done here without a
     # path built for each of its hundreds of thousands of strings.
-    joined = "\n".join(_texts(doc.data))
+    # Only strings whose value differs from their source text can hide from the text scan;
+    # the loader records them (every string when it did not).
+    texts = doc.rewritten if doc.rewritten is not None else _texts(doc.data)
+    joined = "\n".join(texts)
     active = tuple(
         p for p in _PATTERNS if any(literal in joined for literal in p[1]) and p[2].search(joined)
     )
