@@ -218,40 +218,6 @@ def _host_cidr(text: str) -> str:
     return f"{ip}/{ip.max_prefixlen}"
 
 
-def _check_http_on_dns(
-    doc: Document, services: dict[str, Any], policy: Any, here: Path, diags: Diagnostics
-) -> None:
-    """No HTTP rules on kube-dns's port 53: Cilium's DNS proxy rules sit there (the defaults'
-    and every fqdns rule's), and the agent rejects a policy whose L7 rules differ in kind on
-    one peer and port."""
-    target = policy.to
-    if target.service is not None:
-        service = services.get(target.service)
-        if service is None:
-            return
-        namespace: str | None = service.namespace
-        selector: dict[str, str] | None = dict(service.selector)
-        specs = target.ports or [f"{p.port}/{p.protocol}" for p in service.ports]
-    elif target.in_fleet:
-        namespace, selector, specs = target.namespace, target.selector, target.ports or []
-    else:
-        return
-    if namespace not in (None, "kube-system") or not set((selector or {}).items()) <= {
-        ("k8s-app", "kube-dns")
-    }:
-        return
-    if any(PortRange.parse(spec).contains("TCP", 53) for spec in specs):
-        at = (*here, "to", "http")
-        diags.error(
-            "policy-http-dns-port",
-            "an http rule on port 53 of pods that include kube-dns: Cilium's DNS proxy rules"
-            " are there, and Cilium rejects a policy mixing HTTP and DNS rules on one port",
-            doc.key_position(at),
-            path=format_path(at),
-            hint="name the workloads without kube-dns, or leave port 53 out of this rule",
-        )
-
-
 def check_http(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
     """L7 rules on TCP ports (the proxy is bound to ports), with regexes RE2 compiles."""
     services = {f"{s.namespace}/{s.name}": s for s in fleet.spec.services}
@@ -295,7 +261,6 @@ def check_http(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
                         path=format_path(at),
                         hint="list the TCP ports the requests use under to.ports",
                     )
-        _check_http_on_dns(doc, services, policy, here, diags)
         for k, rule in enumerate(target.http):
             for field, pattern in (("method", rule.method), ("path", rule.path)):
                 if pattern is None:

@@ -290,7 +290,43 @@ def _from_coredns(
     )
 
 
+def check_http_on_dns(doc: Document, fleet: Fleet, diags: Diagnostics) -> None:
+    """No HTTP rules on kube-dns's port 53: Cilium's DNS proxy rules sit there (the defaults'
+    and every fqdns rule's), and the agent rejects a policy whose L7 rules differ in kind on
+    one peer and port."""
+    services: dict[str, Service] | None = None
+    for i, policy in enumerate(fleet.spec.policies):
+        target = policy.to
+        if target.http is None or not target.in_fleet:
+            continue
+        if services is None:
+            services = _Fleet.of(fleet).services
+        if target.service is not None and target.service not in services:
+            continue  # its own error says so
+        namespace = _namespace(target, services)
+        if namespace not in (None, "kube-system") or not _could_be(
+            _selector(target, services), KUBE_DNS
+        ):
+            continue
+        ports = target.ports
+        if ports is None:  # the service's ports (none: the http rule's own error)
+            service = services.get(target.service) if target.service else None
+            ports = [f"{p.port}/{p.protocol}" for p in service.ports] if service else []
+        if _covers(ports, (("TCP", 53),)):
+            at = ("spec", "policies", i, "to", "http")
+            diags.error(
+                "policy-http-dns-port",
+                "an http rule on port 53 of pods that include kube-dns: Cilium's DNS proxy"
+                " rules are there, and Cilium rejects a policy mixing HTTP and DNS rules on"
+                " one port",
+                doc.key_position(at),
+                path=format_path(at),
+                hint="name the workloads without kube-dns, or leave port 53 out of this rule",
+            )
+
+
 CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (
     check_system_namespaces,
     check_system_denies,
+    check_http_on_dns,
 )
