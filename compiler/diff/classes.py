@@ -34,6 +34,7 @@ from compiler.reach import (
     Party,
     fqdn_matches,
 )
+from compiler.reach.endpoints import unnamed_namespace
 from compiler.reach.model import NODE_KINDS
 from compiler.resolve.model import (
     CIDRSet,
@@ -87,16 +88,6 @@ def _labels(pairs: LabelPairs) -> str:
     return ",".join(f"{k}={v}" for k, v in pairs)
 
 
-def _unnamed(named: Iterable[str]) -> str:
-    """A namespace name no revision names anywhere (and not kube-dns's)."""
-    taken = {*named, DNS_NAMESPACE}
-    name, n = "fleetc-unnamed", 0
-    while name in taken:
-        n += 1
-        name = f"fleetc-unnamed-{n}"
-    return name
-
-
 COMBINATIONS = 256
 """At most this many label sets per namespace and cluster: beyond, pods that two selectors
 both pick (a rare shape) are left to the classes of the selectors alone."""
@@ -146,7 +137,7 @@ def pod_classes(fleets: tuple[ResolvedFleet, ...], clusters: list[str]) -> list[
                         named[cluster].add(side.namespace)
                     if side.selector:
                         selectors.setdefault((cluster, side.namespace), set()).add(side.selector)
-    unnamed = _unnamed(n for names in named.values() for n in names)
+    unnamed = unnamed_namespace(*fleets)
     out: dict[Endpoint, str] = {}
     for cluster in clusters:
         anywhere = selectors.get((cluster, None), set())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from compiler.reach.model import Endpoint, Node, Outside, Party
+from compiler.reach.model import DNS_NAMESPACE, Endpoint, Node, Outside, Party
 from compiler.resolve.model import ResolvedFleet
 from compiler.validate.endpoints import Endpoint as Written
 from compiler.validate.endpoints import EndpointError, Special, parse_endpoint
@@ -53,16 +53,20 @@ def endpoint_for(resolved: ResolvedFleet, written: Written | Special) -> Party:
     return Endpoint(written.cluster, service.namespace, service.selector)
 
 
-def unnamed_namespace(resolved: ResolvedFleet) -> str:
-    """A namespace fleet.yaml names nowhere (what ``*@cluster`` stands for)."""
-    taken = set(resolved.system_namespaces) | {s.namespace for s in resolved.services}
-    for _cluster, names in resolved.managed_namespaces:
-        taken.update(names)
-    for policy in resolved.policies:
-        for side in (policy.source, policy.destination):
-            namespace = getattr(side, "namespace", None)
-            if namespace is not None:
-                taken.add(namespace)
+def unnamed_namespace(*revisions: ResolvedFleet) -> str:
+    """A namespace no revision of the fleet names anywhere, nor kube-dns's: what
+    ``*@cluster`` stands for (in `explain` and, over both revisions, in `diff`)."""
+    taken = {DNS_NAMESPACE}
+    for resolved in revisions:
+        taken.update(resolved.system_namespaces)
+        taken.update(s.namespace for s in resolved.services)
+        for _cluster, names in resolved.managed_namespaces:
+            taken.update(names)
+        for policy in resolved.policies:
+            for side in (policy.source, policy.destination):
+                namespace = getattr(side, "namespace", None)
+                if namespace is not None:
+                    taken.add(namespace)
     name, n = "fleetc-unnamed", 0
     while name in taken:
         n += 1
