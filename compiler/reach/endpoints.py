@@ -8,12 +8,10 @@ that cluster, a workload set for a pod carrying exactly the labels written.
 
 from __future__ import annotations
 
-import ipaddress
-
 from compiler.reach.model import DNS_NAMESPACE, Endpoint, Node, Outside, Party
 from compiler.resolve.model import ResolvedFleet
 from compiler.validate.endpoints import Endpoint as Written
-from compiler.validate.endpoints import EndpointError, Special, parse_endpoint
+from compiler.validate.endpoints import EndpointError, Special, fleet_range, parse_endpoint
 from compiler.validate.names import did_you_mean
 
 
@@ -88,20 +86,10 @@ def _special(resolved: ResolvedFleet, written: Special, clusters: list[str]) -> 
 
 def _outside_the_fleet(resolved: ResolvedFleet, address: str) -> None:
     """A pod or node address has an identity in the mesh: it is not a `cidr:` peer."""
-    ip = ipaddress.ip_address(address)
-    for cluster in resolved.clusters:
-        for kind, ranges, hint in (
-            ("pod", cluster.pod_cidrs, f"name the pods, e.g. NAMESPACE@{cluster.name}"),
-            (
-                "node",
-                cluster.node_cidrs,
-                f"write host@{cluster.name} or remote-node@{cluster.name}",
-            ),
-        ):
-            if any(ip in ipaddress.ip_network(r) for r in ranges):
-                raise UnknownEndpoint(
-                    f"{address} is in the {kind} range of cluster {cluster.name}", hint
-                )
+    inside = fleet_range(address, ((c.name, c.pod_cidrs, c.node_cidrs) for c in resolved.clusters))
+    if inside is not None:
+        kind, cluster, hint = inside
+        raise UnknownEndpoint(f"{address} is in the {kind} range of cluster {cluster}", hint)
 
 
 def parse(resolved: ResolvedFleet, text: str) -> Party:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from compiler.plain import CLUSTER_NAME, DNS1123_LABEL, LABEL_KEY, LABEL_VALUE
@@ -65,6 +66,23 @@ class Special:
         if self.kind in NODE_KINDS:
             return f"{self.kind}@{self.value}"
         return f"{self.kind}:{self.value}"
+
+
+def fleet_range(
+    address: str, clusters: Iterable[tuple[str, Sequence[str], Sequence[str]]]
+) -> tuple[str, str, str] | None:
+    """Where a ``cidr:`` address lies inside the fleet, given each cluster's (name, pod
+    ranges, node ranges): (kind of range, cluster, hint), or None when it is outside. Such an
+    address has an identity in the mesh, so it is no ``cidr:`` peer."""
+    ip = ipaddress.ip_address(address)
+    for name, pods, nodes in clusters:
+        for kind, ranges, hint in (
+            ("pod", pods, f"name the pods, e.g. NAMESPACE@{name}"),
+            ("node", nodes, f"write host@{name} or remote-node@{name}"),
+        ):
+            if any(ip in ipaddress.ip_network(r) for r in ranges):
+                return kind, name, hint
+    return None
 
 
 class EndpointError(ValueError):

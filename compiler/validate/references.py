@@ -4,14 +4,13 @@ ports that must exist. Each check is a plain function ``(doc, fleet, diags) -> N
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 
 from compiler.diagnostics import Diagnostics
 from compiler.load import Document, Path, format_path
 from compiler.model import Fleet, PortRange, Service
 from compiler.model.fleet import ClusterLabelSelector, Peer, Target
-from compiler.validate.endpoints import FORMS, EndpointError, Special, parse_endpoint
+from compiler.validate.endpoints import FORMS, EndpointError, Special, fleet_range, parse_endpoint
 from compiler.validate.names import ServiceSuggestions, Suggestions
 from compiler.validate.positions import first_here, inside
 from compiler.validate.selectors import match_labels
@@ -363,22 +362,19 @@ def _check_special(
         return
     if endpoint.kind != "cidr":
         return
-    ip = ipaddress.ip_address(endpoint.value)
-    for cluster in fleet.spec.clusters:
-        for kind, ranges, hint in (
-            ("pod", cluster.podCIDRs, f"name the pods, e.g. NAMESPACE@{cluster.name}"),
-            ("node", cluster.nodeCIDRs, f"write host@{cluster.name} or remote-node@{cluster.name}"),
-        ):
-            if any(ip in ipaddress.ip_network(r) for r in ranges):
-                diags.error(
-                    "expectation-endpoint-invalid",
-                    f"{endpoint.value} is in the {kind} range of cluster {cluster.name}; a cidr:"
-                    " endpoint is an address outside the fleet",
-                    inside(doc, path, text, 5),
-                    path=format_path(path),
-                    hint=hint,
-                )
-                return
+    found = fleet_range(
+        endpoint.value, ((c.name, c.podCIDRs, c.nodeCIDRs) for c in fleet.spec.clusters)
+    )
+    if found is not None:
+        kind, cluster, hint = found
+        diags.error(
+            "expectation-endpoint-invalid",
+            f"{endpoint.value} is in the {kind} range of cluster {cluster}; a cidr: endpoint is"
+            " an address outside the fleet",
+            inside(doc, path, text, 5),
+            path=format_path(path),
+            hint=hint,
+        )
 
 
 CHECKS: tuple[Callable[[Document, Fleet, Diagnostics], None], ...] = (
