@@ -100,3 +100,22 @@ def test_a_pod_in_a_namespace_fleet_yaml_never_names(
         capsys, fleet, "--from", "*/web@a", "--to", "pay/pay@a", "--port", "1/TCP"
     )
     assert code == 2 and "never names" in err
+
+
+def test_an_expectation_naming_a_fleet_address_as_cidr_is_an_error(tmp_path: Path) -> None:
+    from compiler.diagnostics import Diagnostics
+    from compiler.pipeline import check
+
+    text = FLEET.replace(
+        "  policies:\n",
+        "  expectations:\n"
+        "    - {from: pay/pay@a, to: 'cidr:10.2.0.9', port: 443/TCP, allowed: false}\n"
+        "  policies:\n",
+    )
+    diags = Diagnostics()
+    check(text.encode(), "fleet.yaml", diags)
+    (found,) = [d for d in diags if d.code == "expectation-endpoint-invalid"]
+    assert (
+        "pod range of cluster b" in found.message
+        and found.hint == "name the pods, e.g. NAMESPACE@b"
+    )
