@@ -52,11 +52,20 @@ def _check(data: bytes, name: str, diags: Diagnostics, found: secrets.Found) -> 
 
 @dataclass(frozen=True)
 class Compiled:
-    """A fleet that validated without errors, resolved and rendered to files (not bytes yet)."""
+    """A fleet that validated without errors, resolved and rendered to files (not bytes yet).
+
+    `files` is the logical view: every cluster's directory in full (what diff compares);
+    `written` is the tree as it is written, with what clusters share in ``shared/``.
+    """
 
     checked: Checked
     resolved: ResolvedFleet
     files: tuple[File, ...]
+
+    def written(self) -> tuple[File, ...]:
+        from compiler.render.pack import pack
+
+        return pack(self.files, self.resolved.source)
 
 
 def compile_fleet(data: bytes, name: str, diags: Diagnostics) -> Compiled | None:

@@ -51,7 +51,7 @@ def render_bytes(data: bytes, name: str = "fleet.yaml") -> dict[str, bytes]:
     from compiler.commands.common import meaning
 
     source = meaning(compiled.checked.fleet)
-    return build_tree(compiled.files, fleet, name, source, __version__)
+    return build_tree(compiled.written(), fleet, name, source, __version__)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

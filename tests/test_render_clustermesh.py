@@ -10,7 +10,7 @@ import pytest
 import yaml as pyyaml
 from ruamel.yaml import YAML
 
-from compiler.render import clustermesh
+from compiler.render import cilium_values, clustermesh
 from compiler.resolve.model import ResolvedFleet
 from tests.render_support import (
     cilium_values_schema,
@@ -173,22 +173,53 @@ def test_no_key_material(name: str) -> None:
         assert not _keys(values) & {"key", "cert", "caCert", "tls.key", "tls.crt", "ca.crt"}
 
 
-def test_configmap_is_a_valid_configmap_both_yaml_versions_agree() -> None:
+def test_configmaps_are_valid_and_merge_to_the_values_both_yaml_versions_agree() -> None:
+    """Each cluster's own ConfigMap plus the mesh's, merged as Helm merges ``valuesFrom``,
+    are exactly the cluster's values (the bootstrap file); the mesh's is one object."""
     compiled = variant()
     configmaps = objects(compiled, "ConfigMap")
-    assert len(configmaps) == len(compiled.resolved.clusters)
+    by_cluster: dict[str, dict[str, Any]] = {}
+    meshes = set()
     for path, obj in configmaps:
-        assert path.endswith("/cilium/configmap-kube-system-cilium-fleet-values.yaml")
+        cluster, name = path.split("/")[1], obj["metadata"]["name"]
+        assert path.endswith(f"/cilium/configmap-kube-system-{name}.yaml")
         meta = obj["metadata"]
-        assert meta["name"] == "cilium-fleet-values" and meta["namespace"] == "kube-system"
+        assert name in ("cilium-fleet-values", "cilium-fleet-mesh")
+        assert meta["namespace"] == "kube-system"
         assert meta["labels"]["reconcile.fluxcd.io/watch"] == "Enabled"
         assert set(obj) == {"apiVersion", "kind", "metadata", "data"}
         assert all(isinstance(v, str) for v in obj["data"].values())
         text = obj["data"]["values.yaml"]
-        cluster = path.split("/")[1]
+        parsed = YAML(typ="safe").load(io.StringIO(text))
+        assert pyyaml.safe_load(text) == parsed
+        by_cluster.setdefault(cluster, {})[name] = parsed
+        if name == "cilium-fleet-mesh":
+            meshes.add(id(obj))
+    assert len(meshes) == 1 and len(by_cluster) == len(compiled.resolved.clusters)
+    every = {c.name for c in compiled.resolved.clusters}
+    for cluster, sources in by_cluster.items():
+        assert set(sources["cilium-fleet-mesh"]["clustermesh"]["config"]["clusters"]) == every
+        own = sources["cilium-fleet-values"]["clustermesh"]["config"]["clusters"]
+        assert own == {cluster: {"enabled": False}}
         expected = clustermesh.values(compiled.resolved, compiled.resolved.cluster(cluster))
-        assert YAML(typ="safe").load(io.StringIO(text)) == expected
-        assert pyyaml.safe_load(text) == expected
+        merged = cilium_values.merged(
+            [sources["cilium-fleet-mesh"], sources["cilium-fleet-values"]]
+        )
+        assert merged == expected
+
+
+def test_clusters_before_1_19_keep_their_peers_in_their_own_values() -> None:
+    data = fleet_data()
+    data["spec"]["clusters"][0]["ciliumVersion"] = "1.18"
+    compiled = compile_data(data)
+    old = data["spec"]["clusters"][0]["name"]
+    for path, obj in objects(compiled, "ConfigMap"):
+        if path.split("/")[1] != old:
+            continue
+        assert obj["metadata"]["name"] == "cilium-fleet-values"  # no mesh ConfigMap here
+        parsed = pyyaml.safe_load(obj["data"]["values.yaml"])
+        assert parsed == clustermesh.values(compiled.resolved, compiled.resolved.cluster(old))
+        assert isinstance(parsed["clustermesh"]["config"]["clusters"], list)
 
 
 @pytest.mark.parametrize("name", ["helmrelease", "helmrelease-oci"])
@@ -208,7 +239,8 @@ def test_helmrelease_matches_the_flux_crd(name: str) -> None:
             "strategy": "rollback",
         }
         assert obj["spec"]["valuesFrom"] == [
-            {"kind": "ConfigMap", "name": "cilium-fleet-values", "valuesKey": "values.yaml"}
+            {"kind": "ConfigMap", "name": "cilium-fleet-mesh", "valuesKey": "values.yaml"},
+            {"kind": "ConfigMap", "name": "cilium-fleet-values", "valuesKey": "values.yaml"},
         ]
         assert ("chartRef" in obj["spec"]) == (name == "helmrelease-oci")
     assert objects(variant(), "HelmRelease") == []

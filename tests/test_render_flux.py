@@ -17,6 +17,7 @@ import yaml
 
 from compiler.emit.yaml import dump
 from compiler.render import flux, render
+from compiler.render.cilium_values import shares_peers
 from compiler.render.output import File
 from tests.conftest import FLEETS, ROOT, require_tool
 from tests.render_support import (
@@ -209,7 +210,8 @@ def test_kubectl_kustomize_builds_every_root(tmp_path: Path) -> None:
         generated = len(listed.get("configMapGenerator", []))
         assert len(built) == len(listed["resources"]) + generated
         cilium = _kustomize(kubectl, root / "cilium")
-        assert sorted(o["kind"] for o in cilium) == ["ConfigMap", "HelmRelease"]
+        configmaps = ["ConfigMap"] * (2 if shares_peers(cluster) else 1)  # + the mesh's peers
+        assert sorted(o["kind"] for o in cilium) == [*configmaps, "HelmRelease"]
         fluxed = _kustomize(kubectl, tmp_path / "flux" / cluster.name)
         assert {o["metadata"]["name"] for o in fluxed} == {
             f"fleetc-{cluster.name}",

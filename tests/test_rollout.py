@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.render.pack import references
 from tests.conftest import FLEETS
 from tests.emit_support import fleetc
 from tests.test_commit import git, make_repo
@@ -39,6 +40,8 @@ def _fleet(change: bool) -> str:
 
 
 def _tree(root: Path, cluster: str) -> dict[str, bytes]:
+    """Every file `cluster` has in `root`: its directories and the shared pieces its
+    kustomizations refer to (which must exist)."""
     found = {}
     for top in ("clusters", "flux", "bootstrap"):
         base = root / top / cluster
@@ -46,7 +49,25 @@ def _tree(root: Path, cluster: str) -> dict[str, bytes]:
             for path in sorted(base.rglob("*")):
                 if path.is_file():
                     found[path.relative_to(root).as_posix()] = path.read_bytes()
+    roots = [p for p in found if p.startswith("clusters/") and p.endswith("/kustomization.yaml")]
+    for piece in {piece for p in roots for piece in references(found[p])}:
+        base = root / "shared" / piece
+        assert (base / "kustomization.yaml").is_file(), f"{cluster} refers to missing {piece}"
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                found[path.relative_to(root).as_posix()] = path.read_bytes()
     return found
+
+
+def _pieces_used_exactly(root: Path) -> None:
+    """Every piece under shared/ is referred to by some cluster, and only those exist."""
+    used = {
+        piece
+        for kustomization in (root / "clusters").glob("*/**/kustomization.yaml")
+        for piece in references(kustomization.read_bytes())
+    }
+    held = {p.name for p in (root / "shared").iterdir()} if (root / "shared").is_dir() else set()
+    assert held == used
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from compiler.pipeline import compile_fleet
 from compiler.reach import decide_mixed
 from compiler.rollout.flows import wave_flows
 from compiler.validate.waves import assign
-from tests.test_rollout import _tree
+from tests.test_rollout import _pieces_used_exactly, _tree
 
 CLUSTERS = {
     "a": {"env": "prod", "tier": "web"},
@@ -146,6 +146,7 @@ def test_mixed_dir_is_each_cluster_at_its_revision(tmp_path: Path, case: Any) ->
     for cluster in clusters:
         expected = _tree(full if cluster in moved else base_out, cluster)
         assert _tree(mixed, cluster) == expected, cluster
+    _pieces_used_exactly(mixed)
     assert _run("render", head_file, "--out", str(mixed), "--wave", wave, "--check") == 0
     if upto == len(waves) - 1:
         assert _run("render", head_file, "--out", str(mixed), "--check") == 0

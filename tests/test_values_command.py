@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import yaml
 from ruamel.yaml import YAML
 
 from compiler.cli import main
-from tests.conftest import FLEETS
+from compiler.render.cilium_values import merged
+from tests.conftest import FLEETS, require_tool
 
 
 def _copy(example: str, tmp_path: Path) -> Path:
@@ -29,6 +31,7 @@ def test_values_and_the_bootstrap_file_agree(
     monkeypatch: pytest.MonkeyPatch,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
+    kubectl = require_tool("kubectl")
     monkeypatch.chdir(tmp_path)
     _copy(example, tmp_path)
     assert main(["render", "fleet.yaml", "--out", "rendered"]) == 0
@@ -45,13 +48,22 @@ def test_values_and_the_bootstrap_file_agree(
         assert main(["values", "--cluster", cluster, "-o", "json"]) == 0  # ./fleet.yaml
         as_json = json.loads(capfdbinary.readouterr().out)
         assert as_json == yaml.safe_load(written) == YAML(typ="safe").load(io.BytesIO(written))
-        configmap = yaml.safe_load(
-            (
-                tmp_path / "rendered" / "clusters" / cluster / "cilium"
-                / "configmap-kube-system-cilium-fleet-values.yaml"
-            ).read_text()
-        )  # fmt: skip
-        assert yaml.safe_load(configmap["data"]["values.yaml"]) == as_json
+        # What Flux applies: the cilium root as kustomize builds it (the mesh's peers come
+        # from a shared piece), merged in the order a HelmRelease's valuesFrom lists them.
+        built = subprocess.run(
+            [kubectl, "kustomize", str(tmp_path / "rendered" / "clusters" / cluster / "cilium")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        configmaps = {
+            doc["metadata"]["name"]: yaml.safe_load(doc["data"]["values.yaml"])
+            for doc in yaml.safe_load_all(built)
+            if doc and doc["kind"] == "ConfigMap"
+        }
+        order = [n for n in ("cilium-fleet-mesh", "cilium-fleet-values") if n in configmaps]
+        assert len(order) == len(configmaps)
+        assert merged([configmaps[name] for name in order]) == as_json
         assert as_json["cluster"]["name"] == cluster
 
 

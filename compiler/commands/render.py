@@ -162,7 +162,9 @@ def compile_tree(
         return None
     sizes = ObjectSizes(compiled.checked.doc, compiled.checked.fleet)
     name = compiled.checked.fleet.metadata.name
-    files = stream(compiled.files, name, label, meaning(compiled.checked.fleet), __version__, sizes)
+    files = stream(
+        compiled.written(), name, label, meaning(compiled.checked.fleet), __version__, sizes
+    )
     if stage is not None:  # a staged rollout: see compiler.rollout.tree
         from compiler.rollout.tree import UnknownWave
 

@@ -192,6 +192,61 @@ def fleet_features(resolved: ResolvedFleet) -> dict[str, dict[str, Any]]:
     return out
 
 
+def shares_peers(cluster: Cluster) -> bool:
+    """Whether `cluster`'s chart merges a peer map from several values sources (the dict
+    form, from 1.19): then its peers come from the fleet's one mesh ConfigMap."""
+    return cluster.cilium_version >= DICT_PEERS_SINCE
+
+
+def mesh_values(resolved: ResolvedFleet) -> dict[str, Any]:
+    """Every cluster of the mesh as a peer, in the dict form: the same for every cluster, so
+    the output holds it once (`compiler.render.pack`) instead of once per cluster.
+
+    A cluster's own entry is switched off by its own values (`configmap_values`), which
+    Helm merges after these: the 1.19 chart skips an entry with ``enabled: false``.
+    """
+    peers = {cluster.name: _endpoint(cluster) for cluster in resolved.clusters}
+    return {"clustermesh": {"config": {"clusters": peers}}}
+
+
+def configmap_values(
+    resolved: ResolvedFleet, cluster: Cluster, features: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`values`, but where the chart merges peer maps (`shares_peers`), the peers are left to
+    `mesh_values` and only the cluster's own entry is here, switched off."""
+    own = values(resolved, cluster, features)
+    if shares_peers(cluster):
+        own["clustermesh"]["config"]["clusters"] = {cluster.name: {"enabled": False}}
+    return own
+
+
+def merged(sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """What Helm makes of several ``valuesFrom`` sources: maps merged deeply, later wins;
+    then, as the 1.19 chart reads the peer map, entries with ``enabled: false`` dropped."""
+
+    def merge(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        out = dict(into)
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = value
+        return out
+
+    result: dict[str, Any] = {}
+    for source in sources:
+        result = merge(result, source)
+    peers = result.get("clustermesh", {}).get("config", {}).get("clusters")
+    if isinstance(peers, dict):
+        kept = {
+            k: v
+            for k, v in peers.items()
+            if not (isinstance(v, dict) and v.get("enabled") is False)
+        }
+        result["clustermesh"]["config"]["clusters"] = kept
+    return result
+
+
 def values(
     resolved: ResolvedFleet, cluster: Cluster, features: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:

@@ -11,7 +11,11 @@
    staying cluster with no files in DIR (new in this fleet) stays absent until its wave.
 3. A cluster DIR holds that the new fleet no longer has is in no wave: it moves with the
    last wave (its files are pruned by the render that completes the rollout).
-4. Shared files (outside any cluster's directories) are always the new fleet's.
+4. Shared files (outside any cluster's directories) are the new fleet's, except the pieces
+   of ``shared/`` (`compiler.render.pack`): a piece is written when a cluster written here
+   refers to it, new or staying. Pieces are named by their content, so a staying cluster's
+   pieces are passed through from DIR like its own files, and the new fleet's pieces only a
+   staying cluster would use wait for its wave.
 5. Without ``--wave`` every cluster moves. The ``clusters`` record is written whenever the
    fleet declares waves, so ``rollout status`` and ``render --check`` can say who is behind.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from compiler.emit.serialize import MANIFEST, META_DIR, sha256
+from compiler.render.pack import KUSTOMIZATION, SHARED_DIR, references
 from compiler.rollout.revisions import Revision, digest, owner, recorded, with_clusters
 from compiler.validate.names import Suggestions
 from compiler.validate.waves import assign
@@ -93,15 +98,23 @@ class Stage:
         stays = set() if moving is None else (members | set(before)) - moving
         digests: dict[str, str] = {}
         held = self._held(old, stays)
+        used = {piece for path, data in held if _is_root(path) for piece in references(data)}
         for path, data in files:
             if path == MANIFEST:
                 for held_path, held_data in held:
-                    digests[held_path] = sha256(held_data)
-                    yield held_path, held_data
+                    if held_path not in digests:  # a piece both sides have: the same bytes
+                        digests[held_path] = sha256(held_data)
+                        yield held_path, held_data
                 yield MANIFEST, self._manifest(data, digests, fleet, before, new, stays)
                 continue
             if owner(path) in stays:
                 continue
+            piece = piece_of(path)
+            if piece is not None and piece not in used:
+                continue  # only staying clusters would use it: it comes with their wave
+            if _is_root(path):
+                # clusters/ sorts before shared/: every piece's users are known by then
+                used.update(references(data))
             if not path.startswith(META_DIR + "/"):
                 digests[path] = sha256(data)
             yield path, data
@@ -117,14 +130,24 @@ class Stage:
         return doc if isinstance(doc, dict) else None
 
     def _held(self, old: dict[str, object] | None, stays: set[str]) -> list[tuple[str, bytes]]:
-        """DIR's files of the staying clusters, as DIR holds them (rule 2)."""
+        """DIR's files of the staying clusters and the pieces they use, as DIR holds them
+        (rules 2 and 4)."""
         if old is None or self.dir is None or not stays:
             return []
         out = []
         entries = old.get("files")
-        for entry in entries if isinstance(entries, list) else ():
-            path = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+        listed = [
+            str(entry.get("path", "")) if isinstance(entry, dict) else ""
+            for entry in (entries if isinstance(entries, list) else ())
+        ]
+        for path in listed:
             if owner(path) in stays:
+                data = self.dir.read(path)
+                if data is not None:
+                    out.append((path, data))
+        used = {piece for path, data in out if _is_root(path) for piece in references(data)}
+        for path in listed:
+            if piece_of(path) in used:
                 data = self.dir.read(path)
                 if data is not None:
                     out.append((path, data))
@@ -158,6 +181,18 @@ class Stage:
             if name in revisions and not revisions[name].same(before.get(name))
         )
         return with_clusters(_relisted(manifest, digests), revisions)
+
+
+def _is_root(path: str) -> bool:
+    """A kustomization.yaml of a cluster's own roots (the ones that refer to pieces)."""
+    parts = path.split("/")
+    return parts[0] == "clusters" and parts[-1] == KUSTOMIZATION and len(parts) in (3, 4)
+
+
+def piece_of(path: str) -> str | None:
+    """The piece a path of ``shared/<id>/...`` belongs to; None elsewhere."""
+    parts = path.split("/", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == SHARED_DIR else None
 
 
 def _relisted(manifest: bytes, digests: dict[str, str]) -> bytes:
