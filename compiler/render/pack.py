@@ -34,7 +34,7 @@ import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.render.clustermesh import COMPONENT as CILIUM_DIR
 from compiler.render.output import File
@@ -66,9 +66,9 @@ def references(data: bytes | str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class _Unit:
-    """One piece of a root: object files or a generator, with what makes its bytes."""
+class _Unit(NamedTuple):
+    """One piece of a root: object files or a generator, with what makes its bytes. (A
+    tuple: a large fleet makes one per file of every cluster.)"""
 
     kind: str  # "resource" | "generator" | "other"
     files: tuple[tuple[str, File], ...]  # (path relative to the root, file)
@@ -86,23 +86,26 @@ class _Root:
 
 
 class _Keys:
-    """A digest of a file's content and origin, computed once per shared object."""
+    """A digest of a file's content and origin, computed once per object (renderers give
+    the clusters that share an object the same dict) and once per text."""
 
     def __init__(self) -> None:
-        self._objects: dict[int, str] = {}
+        self._known: dict[tuple[int, str | None, bool], str] = {}
         self._keep: list[Any] = []
 
     def of(self, file: File) -> str:
         content = file.content
-        if isinstance(content, str):
-            digest = hashlib.sha256(content.encode()).hexdigest()
-        else:
-            digest = self._objects.get(id(content), "")
-            if not digest:
-                text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-                digest = self._objects[id(content)] = hashlib.sha256(text.encode()).hexdigest()
-                self._keep.append(content)  # its id stays unique while we look at it
-        return f"{file.origin or ''}\0{int(file.applied)}\0{digest}"
+        memo = (id(content), file.origin, file.applied)
+        key = self._known.get(memo)
+        if key is None:
+            if isinstance(content, str):
+                data = content.encode()
+            else:
+                data = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+            digest = hashlib.sha256(data).hexdigest()
+            key = self._known[memo] = f"{file.origin or ''}\0{int(file.applied)}\0{digest}"
+            self._keep.append(content)  # its id stays unique while we look at it
+        return key
 
 
 def _roots(files: Sequence[File]) -> list[_Root]:
@@ -155,10 +158,11 @@ def _units(
         key = "g\0" + repr(generator) + "".join(f"\0{rel}\0{keys.of(f)}" for rel, f in members)
         units.append(_Unit("generator", members, generator, key))
     for file in own:
+        if file.applied:
+            continue
         path = file.path
         if (
-            file.applied
-            or path in listed
+            path in listed
             or not path.startswith(directory + "/")
             or any(path.startswith(d + "/") for d in nested)
         ):

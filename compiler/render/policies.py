@@ -280,11 +280,20 @@ def defaults_object(resolved: ResolvedFleet, cluster: str, namespace: str) -> di
 def render_policies(resolved: ResolvedFleet) -> list[File]:
     """Every policy object of every cluster, checked against Cilium's rules, sorted by path."""
     files: list[File] = []
+    # A namespace's defaults name the cluster only for the DNS rule of a default-deny egress;
+    # otherwise every cluster gets one shared object (checked once).
+    per_cluster = resolved.default_egress == "deny"
+    made: dict[tuple[str, str], dict[str, Any] | None] = {}
     for cluster in resolved.clusters:
         for namespace in resolved.namespaces(cluster.name):
-            obj = defaults_object(resolved, cluster.name, namespace)
+            key = (cluster.name if per_cluster else "", namespace)
+            if key in made:
+                obj = made[key]
+            else:
+                obj = made[key] = defaults_object(resolved, cluster.name, namespace)
+                if obj is not None:
+                    check_policy(obj)
             if obj is not None:
-                check_policy(obj)
                 origin = f"spec.defaults ({resolved.source})"
                 files.append(File(object_path(cluster.name, COMPONENT, obj), obj, origin))
     every = tuple(c.name for c in resolved.clusters)

@@ -124,11 +124,15 @@ def render(resolved: ResolvedFleet) -> list[File]:
         if service.export:
             for name in service.clusters:
                 exports[name].append(service)
+    # One object per service and per namespace, in every cluster that has it: identical
+    # objects are one dict, so packing and serializing look at each once.
+    made: dict[str, dict[str, Any]] = {}
     for cluster in resolved.clusters:
         if mcs:
             for service in exports[cluster.name]:
                 if service.shared:
-                    obj = service_export(resolved, service)
+                    key = f"{service.namespace}/{service.name}"
+                    obj = made.get(key) or made.setdefault(key, service_export(resolved, service))
                     path = object_path(cluster.name, COMPONENT, obj)
                     files.append(File(path, obj, _origin(resolved, service)))
         else:
@@ -136,6 +140,6 @@ def render(resolved: ResolvedFleet) -> list[File]:
         if cluster.cilium_version >= GLOBAL_NAMESPACES_SINCE:
             origin = f"namespaces of cluster {cluster.name} in {resolved.source}"
             for namespace in resolved.namespaces(cluster.name):
-                obj = global_namespace(namespace)
+                obj = made.get(namespace) or made.setdefault(namespace, global_namespace(namespace))
                 files.append(File(object_path(cluster.name, NAMESPACE_COMPONENT, obj), obj, origin))
     return files
