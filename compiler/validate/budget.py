@@ -193,7 +193,7 @@ class ObjectSizes:
                 if path is not None and self.doc.exists(path):
                     return path
         for section in self._SECTION.finditer(origin or ""):
-            path = ("spec", section.group(1))
-            if self.doc.exists(path):
-                return path
+            found_path: tuple[str | int, ...] = ("spec", section.group(1))
+            if self.doc.exists(found_path):
+                return found_path
         return ("spec",)
