@@ -35,13 +35,13 @@ SEED_MOUNT = "/etc/fleet-guard"
 # with the seed in place, the union of $FLEET_BATCH and $SEED_BATCH (delete entries neither
 # file has, so an entry moving from one file to the other is kept; then update every entry,
 # fleet-wide first; each change is atomic, and nothing is ever unloaded, so the guard never
-# fails open), then
-# attach on each device, both directions, ahead of Cilium (bpf/README.md): with tcx, at the
-# head of the chain through a bpf_link pinned under $PIN_DIR/links (guard-attach keeps a live
-# one, so a rerun changes nothing); without tcx (GUARD_HOOK=auto probes each device), a legacy
-# tc filter at preference 1, added only when absent. Whatever the other hook or a device no
-# longer listed still holds of ours is detached. GUARD_ENABLED=false detaches everything and
-# unpins program and maps. Needs bpftool, guard-attach, tc, ip, jq, awk, sed, sort, comm.
+# fails open), then attach on each device, both directions, ahead of Cilium (bpf/README.md):
+# with tcx, at the head of the chain through a bpf_link pinned under $PIN_DIR/links
+# (guard-attach keeps a live one, so a rerun changes nothing); without tcx (GUARD_HOOK=auto
+# probes each device), a legacy tc filter at preference 1, added only when absent. Whatever
+# the other hook or a device no longer listed still holds of ours is detached.
+# GUARD_ENABLED=false detaches everything and unpins program and maps. Needs bpftool,
+# guard-attach, tc, ip, jq, awk, sed, sort, comm.
 LOADER_SCRIPT = """\
 set -eu
 mountpoint -q "$BPFFS" || mount -t bpf bpf "$BPFFS"
@@ -152,8 +152,9 @@ def seed_configmap_generators(guard: GuardSpec) -> list[dict[str, Any]]:
     the render stage's Flux wiring derives them from the seed directories.
 
     Only the batch files go in: they are what the loader applies, and a ConfigMap holds at
-    most 1 MiB (each file is judged on its own: `budget-object-size`). The JSON twins (for
-    people and tools, kept beside them in git) stay out.
+    most 1 MiB (each file is judged on its own: `budget-object-size`); the fleet-wide batch of
+    511 clusters with three ranges each is about 0.44 MB, its JSON twin (for people and
+    tools, kept beside it in git, as the cluster's is) another 0.56 MB.
     """
     return [
         {"name": FLEET_CONFIGMAP, "namespace": guard.namespace, "files": [FLEET_BATCH_PATH]},
