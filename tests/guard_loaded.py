@@ -58,15 +58,17 @@ class Guard:
     prog: int
     maps: dict[str, int]
 
-    def apply(self, batch: str) -> None:
-        """Reset the seeded maps and apply a seed's entries (the rendered text, parsed)."""
+    def apply(self, *batches: str) -> None:
+        """Reset the seeded maps and apply the seed files' entries (the rendered text, parsed),
+        in order, as the loader does (`node_batches`)."""
         for spec in (layout.CIDRS, layout.PAIRS, layout.POLICY, layout.FLOWS):
             map_clear(self.maps[spec.name], spec.key.size)
         zero = layout.VERDICT.encode({})
         for index in range(layout.MAX_CLUSTERS):
             map_update(self.maps[layout.DEFAULTS.name], index.to_bytes(4, "little"), zero)
-        for name, key, value in batch_commands(batch):
-            map_update(self.maps[name], key, value)
+        for batch in batches:
+            for name, key, value in batch_commands(batch):
+                map_update(self.maps[name], key, value)
 
     def set_mode(self, mode: str) -> None:
         value = layout.CONFIG.encode({"mode": layout.MODES[mode]})

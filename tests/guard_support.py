@@ -14,9 +14,11 @@ import platform
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from compiler.guard import GuardCluster, GuardRule, render_fleet_seed, render_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 BPF_DIR = ROOT / "bpf"
@@ -196,6 +198,21 @@ def percpu_sum(map_fd: int, key: bytes, value_size: int) -> tuple[int, ...]:
         for index, value in enumerate(struct.unpack_from(f"<{width}Q", raw, cpu * stride)):
             sums[index] += value
     return tuple(sums)
+
+
+def node_batches(
+    clusters: Sequence[GuardCluster],
+    rules: Sequence[GuardRule],
+    cluster: GuardCluster,
+    mode: str,
+    pin_dir: str,
+    source: str = "fleet.yaml",
+) -> tuple[str, str]:
+    """The two seed files the nodes of `cluster` apply, in the loader's order: the fleet-wide
+    batch, then the cluster's own."""
+    fleet, _ = render_fleet_seed(clusters, mode, source, pin_dir)
+    own, _ = render_seed(clusters, rules, cluster, mode, source, pin_dir)
+    return fleet, own
 
 
 def batch_commands(text: str) -> list[tuple[str, bytes, bytes]]:

@@ -21,8 +21,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.guard import GuardCluster, GuardRule, render_seed
-from compiler.guard.delivery import LOADER_SCRIPT, SEED_BATCH
+from compiler.guard import GuardCluster, GuardRule
+from compiler.guard.delivery import FLEET_BATCH, LOADER_SCRIPT, SEED_BATCH
 from compiler.model.types import PortRange
 from tests.conftest import missing, require_tool
 from tests.guard_support import (
@@ -32,6 +32,7 @@ from tests.guard_support import (
     bpf_permitted,
     build,
     map_lookup,
+    node_batches,
     obj_get,
     obj_id,
     percpu_sum,
@@ -146,14 +147,16 @@ class TcxNode:
 
     def load(self, mode: str = "enforce", **env: str) -> str:
         """Run the loader script on the node with a seed of `mode`; its standard output."""
-        batch, _ = render_seed(CLUSTERS, RULES, CLUSTERS[1], mode, "f", str(self.pin_dir))
-        (self.seeds / SEED_BATCH).write_text(batch)
+        fleet, own = node_batches(CLUSTERS, RULES, CLUSTERS[1], mode, str(self.pin_dir), "f")
+        (self.seeds / FLEET_BATCH).write_text(fleet)
+        (self.seeds / SEED_BATCH).write_text(own)
         variables = {
             "PATH": f"{self.build_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/bin')}",
             "BPFFS": str(self.pin_dir.parent),
             "PIN_DIR": str(self.pin_dir),
             "OBJECT": str(self.build_dir / "guard.o"),
             "SEED_DIR": str(self.seeds),
+            "FLEET_BATCH": FLEET_BATCH,
             "SEED_BATCH": SEED_BATCH,
             "GUARD_DEVICES": DEV,
             "GUARD_EXTRA_DEVICES": "",

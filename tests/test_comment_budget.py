@@ -78,7 +78,8 @@ def test_comment_and_summary_fit_at_fleet_scale(clusters: int) -> None:
     # the guard is disabled in these fleets: its seeds are counted, never shown
     idle = sum(1 for c in diff.objects if is_idle_seed(diff, c))
     assert idle > 0 and f"{idle} guard seed file(s)" in full
-    assert "guard/seeds/guard.batch</sub>" not in full and "guard.json</sub>" not in full
+    for seed in ("guard/fleet/fleet.batch", "fleet.json", "guard/seeds/guard.batch", "guard.json"):
+        assert f"{seed}</sub>" not in full
     shown = re.search(r"Not shown: ([^.]*)\.", comment)
     assert shown and "object diff(s)" in shown.group(1)
 

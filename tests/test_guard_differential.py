@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from compiler.guard import GuardCluster, GuardRule, render_seed
+from compiler.guard import GuardCluster, GuardRule
 from compiler.guard.model import IPAddress, expand_protocol
 from compiler.model.types import PortRange
 from tests.guard_loaded import Flow, Guard, Probe, check_packet, loaded_guard
@@ -36,6 +36,7 @@ from tests.guard_support import (
     ROUTING,
     TCP_ACK,
     TCP_SYN,
+    node_batches,
 )
 
 pytestmark = pytest.mark.kernel
@@ -179,8 +180,7 @@ def test_guard_kernel_matches_model(guard: Guard, data: st.DataObject) -> None:
     named = sorted({i for rule in rules for i in (*rule.src, *rule.dst)})
     local = data.draw(st.sampled_from(named or [c.id for c in clusters]))
     cluster = next(c for c in clusters if c.id == local)
-    batch, _ = render_seed(clusters, rules, cluster, "audit", "fleet.yaml", str(guard.maps_dir))
-    guard.apply(batch)
+    guard.apply(*node_batches(clusters, rules, cluster, "audit", str(guard.maps_dir)))
     sequence, later = [], []
     for probe in data.draw(st.lists(probes(clusters, rules), min_size=15, max_size=30)):
         sequence.append(probe)

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from compiler.guard import GuardCluster, GuardRule, from_fleet, layout, render_seed
+from compiler.guard import (
+    GuardCluster,
+    GuardRule,
+    from_fleet,
+    layout,
+    render_fleet_seed,
+    render_seed,
+)
 from compiler.model.types import PortRange
 from tests.conftest import FLEETS
 from tests.guard_loaded import Flow, Guard, Probe, check_packet, loaded_guard
@@ -36,6 +43,7 @@ from tests.guard_support import (
     TCP_SYN,
     batch_commands,
     map_clear,
+    node_batches,
 )
 
 pytestmark = pytest.mark.kernel
@@ -90,19 +98,25 @@ def _dump(guard: Guard, name: str) -> set[tuple[bytes, bytes]]:
 def test_guard_bpftool_batch_applies_exactly_the_seed(
     guard: Guard, tmp_path: Path, fleet: str
 ) -> None:
+    """Both seed files of each cluster, applied with bpftool as the loader does (fleet-wide
+    first), leave exactly their union in the maps; each JSON twin lists its batch's bytes."""
     clusters, rules = _contoso() if fleet == "contoso" else PORTED_FLEET
-    guard.apply("")  # empty maps, zeroed arrays
+    pin_dir = str(guard.maps_dir)
+    fleet_batch, fleet_twin = render_fleet_seed(clusters, "enforce", "fleet.yaml", pin_dir)
+    fleet_seed = tmp_path / "fleet.batch"
+    fleet_seed.write_text(fleet_batch)
+    assert _listed(fleet_twin) == set(batch_commands(fleet_batch))
+    guard.apply()  # empty maps, zeroed arrays
     for cluster in clusters:
-        batch, twin = render_seed(
-            clusters, rules, cluster, "enforce", "fleet.yaml", str(guard.maps_dir)
-        )
+        batch, twin = render_seed(clusters, rules, cluster, "enforce", "fleet.yaml", pin_dir)
         seed = tmp_path / f"{cluster.name}.batch"
         seed.write_text(batch)
         for spec in (layout.CIDRS, layout.PAIRS, layout.POLICY):
             map_clear(guard.maps[spec.name], spec.key.size)
-        subprocess.run(["bpftool", "batch", "file", str(seed)], check=True, capture_output=True)
+        for path in (fleet_seed, seed):
+            subprocess.run(["bpftool", "batch", "file", str(path)], check=True, capture_output=True)
         expected: dict[str, set[tuple[bytes, bytes]]] = {}
-        for name, key, value in batch_commands(batch):
+        for name, key, value in batch_commands(fleet_batch) + batch_commands(batch):
             expected.setdefault(name, set()).add((key, value))
         for spec in (layout.CIDRS, layout.PAIRS, layout.POLICY):
             assert _dump(guard, spec.name) == expected.get(spec.name, set()), spec.name
@@ -111,20 +125,23 @@ def test_guard_bpftool_batch_applies_exactly_the_seed(
             dumped = _dump(guard, spec.name)
             assert seeded <= dumped
             assert {value for key, value in dumped - seeded} <= {bytes(spec.value.size)}
-        # The JSON twin lists the same bytes.
-        document = json.loads(twin)
-        listed = {
-            (name, bytes.fromhex(e["keyHex"]), bytes.fromhex(e["valueHex"]))
-            for name, m in document["maps"].items()
-            for e in m["entries"]
-        }
-        assert listed == {(n, k, v) for n, k, v in batch_commands(batch)}
+        assert _listed(twin) == set(batch_commands(batch))
+
+
+def _listed(twin: str) -> set[tuple[str, bytes, bytes]]:
+    """(map, key, value) of every entry a JSON twin lists."""
+    document = json.loads(twin)
+    return {
+        (name, bytes.fromhex(e["keyHex"]), bytes.fromhex(e["valueHex"]))
+        for name, m in document["maps"].items()
+        for e in m["entries"]
+    }
 
 
 def test_guard_contoso_dev_to_prod(guard: Guard) -> None:
     clusters, rules = _contoso()
     local = next(c for c in clusters if c.name == "eu-payments")
-    batch, _ = render_seed(clusters, rules, local, "enforce", "fleet.yaml", str(guard.maps_dir))
+    batches = node_batches(clusters, rules, local, "enforce", str(guard.maps_dir))
     ip = ipaddress.ip_address
     dev, prod, api = ip("10.10.0.5"), ip("10.1.3.4"), ip("10.3.0.5")
     dns_query = Probe(prod, dev, IPPROTO_UDP, 53, sport=33000)
@@ -144,7 +161,7 @@ def test_guard_contoso_dev_to_prod(guard: Guard) -> None:
         (Probe(api, prod, IPPROTO_TCP, 443), False),  # us-api -> eu-payments
     ]
     for mode in ("audit", "enforce"):
-        guard.apply(batch)
+        guard.apply(*batches)
         guard.set_mode(mode)
         flows: set[Flow] = set()
         for probe, dropped in cases:
@@ -155,10 +172,7 @@ def test_guard_contoso_dev_to_prod(guard: Guard) -> None:
 def test_guard_parses_every_header_shape(guard: Guard) -> None:
     """Directed packets for each parsing path, on PORTED_FLEET seeded for cluster a."""
     clusters, rules = PORTED_FLEET
-    batch, _ = render_seed(
-        clusters, rules, clusters[0], "enforce", "fleet.yaml", str(guard.maps_dir)
-    )
-    guard.apply(batch)
+    guard.apply(*node_batches(clusters, rules, clusters[0], "enforce", str(guard.maps_dir)))
     guard.set_mode("enforce")
     ip = ipaddress.ip_address
     # c -> a: rule 2 denies port 53 on TCP, UDP and SCTP

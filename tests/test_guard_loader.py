@@ -1,8 +1,10 @@
 """The loader DaemonSet's script, run for real against a private bpffs, and its image.
 
 It must load and pin the program on first start, and on every start leave the maps holding
-exactly the current seed: entries a new seed drops are deleted, the program is not reloaded
-(so the guard never fails open during an update). Here the script is given no devices (this
+exactly the current seed, the union of its two files (the fleet-wide fleet.batch and the
+cluster's guard.batch): entries a new seed drops are deleted, an entry that moved from one
+file to the other is kept, the program is not reloaded (so the guard never fails open during
+an update). Here the script is given no devices (this
 machine's interfaces are not ours to touch); test_guard_tcx.py runs its attaching on a veth
 pair in network namespaces of its own. The loader image (bpf/Containerfile) must carry what
 the script runs, where the DaemonSet looks for it.
@@ -12,16 +14,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from compiler.guard import GuardCluster, GuardRule, render_seed
-from compiler.guard.delivery import LOADER_SCRIPT, OBJECT, SEED_BATCH
+from compiler.guard import GuardCluster, GuardRule
+from compiler.guard.delivery import FLEET_BATCH, LOADER_SCRIPT, OBJECT, SEED_BATCH
 from compiler.model.types import PortRange
 from tests.conftest import missing, require_tool
-from tests.guard_support import BPF_DIR, batch_commands, bpf_permitted, build, private_bpffs
+from tests.guard_support import (
+    BPF_DIR,
+    batch_commands,
+    bpf_permitted,
+    build,
+    node_batches,
+    private_bpffs,
+)
 
 CLUSTERS = (
     GuardCluster("a", 1, ("10.1.0.0/16", "fd00:1::/48"), ("172.16.1.0/24",)),
@@ -35,13 +45,14 @@ AFTER = (GuardRule(1, "a-to-b", (1,), (2,), (PortRange("UDP", 53, 53),)),)
 AFTER_CLUSTERS = (GuardCluster("a", 1, ("10.1.0.0/16",)), CLUSTERS[1])
 
 
-def _run(pin_dir: Path, bpffs: Path, obj: Path, seeds: Path) -> None:
+def _run(pin_dir: Path, bpffs: Path, obj: Path, seeds: Path, tools: Path) -> None:
     env = {
-        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "PATH": f"{tools}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}",
         "BPFFS": str(bpffs),
         "PIN_DIR": str(pin_dir),
         "OBJECT": str(obj),
         "SEED_DIR": str(seeds),
+        "FLEET_BATCH": FLEET_BATCH,
         "SEED_BATCH": SEED_BATCH,
         "GUARD_DEVICES": "",
         "GUARD_EXTRA_DEVICES": "",
@@ -88,21 +99,65 @@ def test_guard_loader_script_reconciles_maps(tmp_path: Path) -> None:
     obj = build(tmp_path / "build")
     seeds = tmp_path / "seeds"
     seeds.mkdir()
+    # The real bpftool, behind a wrapper that keeps every batch file the script applies: the
+    # maps' end state alone would not show an entry deleted and then put back (a window in
+    # which the guard does not know it).
+    tools, log = tmp_path / "tools", tmp_path / "batches.log"
+    tools.mkdir()
+    wrapper = tools / "bpftool"
+    real = shutil.which("bpftool")
+    wrapper.write_text(f'#!/bin/sh\n[ "$1" != batch ] || cat "$3" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
     with private_bpffs() as fs:
         pin_dir = fs / "fleet-guard"
+        before = node_batches(CLUSTERS, BEFORE, CLUSTERS[0], "audit", str(pin_dir))
+        after = node_batches(AFTER_CLUSTERS, AFTER, AFTER_CLUSTERS[0], "audit", str(pin_dir))
+        # The same entries with one policy entry and one address moved to the other file.
+        fleet, own = before
+        own, fleet = _move(own, fleet, "guard_policy")  # a policy entry into fleet.batch
+        fleet, own = _move(fleet, own, "guard_cidrs")  # an address into guard.batch
         prog_id = None
-        for clusters, rules in ((CLUSTERS, BEFORE), (AFTER_CLUSTERS, AFTER)):
-            batch, _ = render_seed(clusters, rules, clusters[0], "audit", "f", str(pin_dir))
-            (seeds / SEED_BATCH).write_text(batch)
-            _run(pin_dir, fs, obj, seeds)
+        held: set[tuple[str, str]] = set()  # (map, key hex) in the maps
+        for fleet_batch, own_batch in (before, (fleet, own), after):
+            (seeds / FLEET_BATCH).write_text(fleet_batch)
+            (seeds / SEED_BATCH).write_text(own_batch)
+            log.write_text("")
+            _run(pin_dir, fs, obj, seeds, tools)
             expected: dict[str, set[tuple[str, str]]] = {}
-            for name, key, value in batch_commands(batch):
+            for name, key, value in batch_commands(fleet_batch) + batch_commands(own_batch):
                 expected.setdefault(name, set()).add((key.hex(), value.hex()))
             for name in ("guard_cidrs", "guard_pairs", "guard_policy"):
                 assert _dump(pin_dir / name) == expected[name], name
+            # Deleted: exactly what was held and neither file has (nothing that only moved).
+            wanted = {(name, key) for name, keys in expected.items() for key, _ in keys}
+            assert _deleted(log.read_text()) == held - wanted
+            held = {
+                (n, k)
+                for n in ("guard_cidrs", "guard_pairs", "guard_policy")
+                for k, _ in expected[n]
+            }
             current = _prog_id(pin_dir / "prog")
             assert prog_id in (None, current)  # loaded once, kept across seed updates
             prog_id = current
+
+
+def _deleted(batches: str) -> set[tuple[str, str]]:
+    """(map, key hex) of every `map delete` in the batch files the script applied."""
+    out = set()
+    for line in batches.splitlines():
+        if line.startswith("map delete pinned "):
+            words = line.split()
+            out.add((words[3].rsplit("/", 1)[1], "".join(words[words.index("key") + 2 :])))
+    return out
+
+
+def _move(source: str, target: str, map_name: str) -> tuple[str, str]:
+    """Move the first `map_name` update (and its comment) from batch `source` to `target`."""
+    lines = source.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if f"/{map_name} key hex " in line)
+    moved = lines[at - 1 : at + 1]
+    assert moved[0].startswith("# ") and batch_commands(moved[1])
+    return "".join(lines[: at - 1] + lines[at + 1 :]), target + "".join(moved)
 
 
 def test_guard_loader_image_carries_what_the_script_runs() -> None:

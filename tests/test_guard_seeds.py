@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from compiler.diagnostics import Diagnostics
 from compiler.guard import (
@@ -30,10 +31,11 @@ from compiler.guard import (
     from_resolved,
     layout,
     loader_daemonset,
+    render_fleet_seed,
     render_seed,
-    seed_configmap_generator,
+    seed_configmap_generators,
 )
-from compiler.guard.delivery import SEEDS_CONFIGMAP, guard_devices
+from compiler.guard.delivery import FLEET_CONFIGMAP, SEEDS_CONFIGMAP, guard_devices
 from compiler.guard.model import address_table, port_blocks
 from compiler.guard.seeds import seed_entries
 from compiler.load import load
@@ -81,15 +83,19 @@ def test_guard_address_table_normalises_and_resolves_conflicts() -> None:
 
 
 def test_guard_seed_batch_reads_well() -> None:
+    fleet, _ = render_fleet_seed(FLEET, "enforce", "fleet.yaml")
     batch, _ = render_seed(FLEET, RULES, FLEET[0], "enforce", "fleet.yaml")
-    lines = batch.splitlines()
-    updates = [i for i, line in enumerate(lines) if line.startswith("map update")]
-    assert updates and all(lines[i - 1].startswith("# ") for i in updates)
-    assert lines[0] == "# Fleet guard map seeds for the nodes of cluster a (id 1)."
+    for text in (fleet, batch):
+        lines = text.splitlines()
+        updates = [i for i, line in enumerate(lines) if line.startswith("map update")]
+        assert updates and all(lines[i - 1].startswith("# ") for i in updates)
+    assert batch.startswith("# Fleet guard map seeds for the nodes of cluster a (id 1):\n")
+    assert fleet.startswith("# Fleet guard map seeds shared by every cluster of the fleet")
     assert (
         "# 10.2.0.0/16 -> node of cluster 2 (b nodeCIDR 10.2.0.0/16; b podCIDR 10.2.7.9/16)"
-        in lines
+        in fleet.splitlines()
     )
+    lines = batch.splitlines()
     assert "# policy a-to-c-web (rule 1): a -> c, 8064-8095/TCP (of 8000-8100/TCP)" in lines
     assert "# policy c-to-a (rule 2): c -> a, every packet" in lines
     # Cluster a's nodes hold no b -> c entry, only flows from or to a.
@@ -109,6 +115,7 @@ def test_guard_seed_entries_are_sorted_and_unique() -> None:
 
 def test_guard_seed_is_independent_of_input_order() -> None:
     reference = render_seed(FLEET, RULES, FLEET[0], "audit", "fleet.yaml")
+    fleet = render_fleet_seed(FLEET, "audit", "fleet.yaml")
     rng = random.Random(5)
     for _ in range(10):
         clusters = list(FLEET)
@@ -119,17 +126,19 @@ def test_guard_seed_is_independent_of_input_order() -> None:
         rng.shuffle(clusters)
         rng.shuffle(rules)
         assert render_seed(clusters, rules, FLEET[0], "audit", "fleet.yaml") == reference
+        assert render_fleet_seed(clusters, "audit", "fleet.yaml") == fleet
 
 
 def test_guard_seed_is_identical_across_hash_seeds() -> None:
     script = textwrap.dedent(
         """
         from compiler.diagnostics import Diagnostics
-        from compiler.guard import from_fleet, render_seed
+        from compiler.guard import from_fleet, render_fleet_seed, render_seed
         from compiler.load import load
         from compiler.model import parse
         fleet = parse(load(open("fleets/contoso/fleet.yaml", "rb").read(), "fleet.yaml"), Diagnostics())
         clusters, rules = from_fleet(fleet)
+        print("".join(render_fleet_seed(clusters, "audit", "fleet.yaml")))
         print("".join("".join(render_seed(clusters, rules, c, "audit", "fleet.yaml")) for c in clusters))
         """
     )
@@ -148,26 +157,36 @@ def test_guard_seed_is_identical_across_hash_seeds() -> None:
 
 
 def test_guard_json_twin_matches_batch() -> None:
+    fleet, fleet_twin = render_fleet_seed(FLEET, "enforce", "fleet.yaml")
     batch, twin = render_seed(FLEET, RULES, FLEET[2], "enforce", "fleet.yaml")
-    document = json.loads(twin)
+    document, fleet_document = json.loads(twin), json.loads(fleet_twin)
     assert document["cluster"] == {"id": 3, "name": "c"}
-    assert document["mode"] == "enforce"
-    listed = sorted(
-        (name, e["keyHex"], e["valueHex"])
-        for name, m in document["maps"].items()
-        for e in m["entries"]
-    )
-    updates = [line.split() for line in batch.splitlines() if line.startswith("map update")]
-    in_batch = sorted(
-        (
-            words[3].rsplit("/", 1)[1],
-            "".join(words[words.index("key") + 2 : words.index("value")]),
-            "".join(words[words.index("value") + 2 :]),
+    assert document["fleetSeed"] == {
+        "batch": "fleet.batch",
+        "configMap": "fleetc-guard-fleet",
+        "json": "fleet.json",
+    }
+    assert document["mode"] == fleet_document["mode"] == "enforce"
+    assert fleet_document["clusters"] == [{"id": c.id, "name": c.name} for c in FLEET]
+    assert sorted(document["maps"]) == ["guard_pairs", "guard_policy"]
+    assert sorted(fleet_document["maps"]) == ["guard_cidrs", "guard_config", "guard_defaults"]
+    for text, doc in ((batch, document), (fleet, fleet_document)):
+        listed = sorted(
+            (name, e["keyHex"], e["valueHex"])
+            for name, m in doc["maps"].items()
+            for e in m["entries"]
         )
-        for words in updates
-    )
-    assert listed == in_batch
-    cidr = document["maps"]["guard_cidrs"]["entries"][0]
+        updates = [line.split() for line in text.splitlines() if line.startswith("map update")]
+        in_batch = sorted(
+            (
+                words[3].rsplit("/", 1)[1],
+                "".join(words[words.index("key") + 2 : words.index("value")]),
+                "".join(words[words.index("value") + 2 :]),
+            )
+            for words in updates
+        )
+        assert listed == in_batch
+    cidr = fleet_document["maps"]["guard_cidrs"]["entries"][0]
     assert cidr["key"]["addr"] == "10.1.0.0/16" and cidr["value"] == {"cluster_id": 1, "kind": 1}
 
 
@@ -288,9 +307,10 @@ def test_guard_delivery_objects() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["GUARD_DEVICES"] == "cilium_vxlan" and env["GUARD_MODE"] == "enforce"
     assert env["GUARD_HOOK"] == "auto"  # tcx where the kernel has it (bpf/README.md)
-    assert (
-        pod["volumes"][1]["configMap"]["name"] == seed_configmap_generator(fleet.spec.guard)["name"]
-    )
+    sources = pod["volumes"][1]["projected"]["sources"]
+    generators = seed_configmap_generators(fleet.spec.guard)
+    assert [s["configMap"]["name"] for s in sources] == [g["name"] for g in generators]
+    assert [g["name"] for g in generators] == [FLEET_CONFIGMAP, SEEDS_CONFIGMAP]
     assert pod["hostNetwork"] is True
     assert "GUARD_ENABLED" not in env
     default = _fleet("")
@@ -358,17 +378,31 @@ def test_guard_render_through_flux_and_kustomize(tmp_path: Path) -> None:
     ).stdout
     objects = {(o["kind"], o["metadata"]["name"]): o for o in _yaml_documents(built)}
     configmaps = [o for (kind, _), o in objects.items() if kind == "ConfigMap"]
-    seeds = next(o for o in configmaps if o["metadata"]["name"].startswith(SEEDS_CONFIGMAP + "-"))
-    assert "guard.batch" in seeds["data"]
-    batch = seeds["data"]["guard.batch"]
-    assert batch.startswith("# Generated by fleetc from fleet.yaml")
-    assert "map update pinned /sys/fs/bpf/fleet-guard/guard_cidrs" in batch
+    # The generator entries the Flux stage wrote are the ones delivery describes.
+    kustomization = (tmp_path / "clusters" / "dev" / "kustomization.yaml").read_text()
+    assert YAML(typ="safe").load(kustomization)["configMapGenerator"] == [
+        {"files": g["files"], "name": g["name"], "namespace": g["namespace"]}
+        for g in seed_configmap_generators(resolved.guard)
+    ]
+    found = {}
+    for name, key in ((FLEET_CONFIGMAP, "fleet.batch"), (SEEDS_CONFIGMAP, "guard.batch")):
+        cm = next(o for o in configmaps if o["metadata"]["name"].startswith(name + "-"))
+        assert list(cm["data"]) == [key]
+        batch = cm["data"][key]
+        assert batch.startswith("# Generated by fleetc from fleet.yaml")
+        found[name] = cm["metadata"]["name"]
+    fleet_cm = objects[("ConfigMap", found[FLEET_CONFIGMAP])]
+    assert (
+        "map update pinned /sys/fs/bpf/fleet-guard/guard_cidrs" in fleet_cm["data"]["fleet.batch"]
+    )
     daemonset = objects[("DaemonSet", "fleet-guard")]
     volumes = daemonset["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "seeds", "configMap": {"name": seeds["metadata"]["name"]}} in volumes
+    sources = [
+        {"configMap": {"name": found[FLEET_CONFIGMAP]}},
+        {"configMap": {"name": found[SEEDS_CONFIGMAP]}},
+    ]
+    assert {"name": "seeds", "projected": {"sources": sources}} in volumes
 
 
 def _yaml_documents(text: str) -> list[dict[str, Any]]:
-    from ruamel.yaml import YAML
-
     return [d for d in YAML(typ="safe").load_all(text) if d]

@@ -96,14 +96,17 @@ def test_an_object_over_the_size_limit_fails_the_render_and_writes_nothing(
 ) -> None:
     from compiler.validate import budget
 
-    monkeypatch.setattr(budget, "OBJECT_MAX", 1100)  # the guard seed batches are ~1,200 bytes
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1100)  # the fleet-wide guard seeds: ~1,300 bytes
     out = tmp_path / "rendered"
     assert render(fleet, out) == 1
     err = capsys.readouterr().err
     lines = fleet.read_text().splitlines()
-    for cluster in ("alpha", "beta"):
-        line = next(i for i, text in enumerate(lines, 1) if text.strip() == f"- name: {cluster}")
-        assert f"fleet.yaml:{line}:" in err and f"clusters/{cluster}/guard/seeds/guard.batch" in err
+    line = next(i for i, text in enumerate(lines, 1) if text.strip() == "clusters:")
+    for cluster in ("alpha", "beta"):  # blamed on what makes them grow: spec.clusters
+        assert (
+            f"fleet.yaml:{line + 1}:5: error[budget-object-size]: size of clusters/{cluster}/guard/fleet/fleet.batch"
+            in err
+        )
     assert "error[budget-object-size]" in err or "budget-object-size" in err
     assert not out.exists()  # as with any fleet error: DIR is not even created
     render(fleet, out, "--check")
@@ -145,7 +148,7 @@ def test_objects_near_the_size_limit_warn_and_the_fast_path_repeats_it(
 ) -> None:
     from compiler.validate import budget
 
-    monkeypatch.setattr(budget, "OBJECT_MAX", 1400)  # 80 %: 1,120 bytes; batches ~1,200
+    monkeypatch.setattr(budget, "OBJECT_MAX", 1400)  # 80 %: 1,120 bytes; fleet.batch ~1,300
     out = tmp_path / "rendered"
     assert render(fleet, out) == 0
     first = capsys.readouterr().err

@@ -218,10 +218,11 @@ def test_kubectl_kustomize_builds_every_root(tmp_path: Path) -> None:
             f"fleetc-{cluster.name}-cilium",
         }
     seeds = [
-        o for o in _kustomize(kubectl, tmp_path / "clusters" / "dev") if o["kind"] == "ConfigMap"
+        o
+        for o in _kustomize(kubectl, tmp_path / "clusters" / "dev")
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("fleetc-guard-seeds-")
     ]
-    assert seeds and seeds[0]["metadata"]["name"].startswith("fleetc-guard-seeds-")
-    assert seeds[0]["data"]["cidr.batch"] == "# seeds\n"
+    assert len(seeds) == 1 and seeds[0]["data"]["cidr.batch"] == "# seeds\n"
 
 
 def _service(name: str, namespace: str | None = None) -> str:

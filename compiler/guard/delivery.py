@@ -1,9 +1,12 @@
-"""Delivery of the fleet guard through Flux: the seed ConfigMap and the loader DaemonSet.
+"""Delivery of the fleet guard through Flux: the seed ConfigMaps and the loader DaemonSet.
 
-Plain data, no YAML: the render stage dumps these with the canonical writer. The seeds go
-into a ConfigMap made by the cluster's kustomization (`configMapGenerator`), whose name
-carries a hash of the content; kustomize rewrites the DaemonSet's reference to it, so a seed
-change rolls the DaemonSet and each new loader pod applies the new seeds (`LOADER_SCRIPT`).
+Plain data, no YAML: the render stage dumps these with the canonical writer. A node's seed is
+two files in two ConfigMaps made by the cluster's kustomization (`configMapGenerator`): the
+fleet-wide entries (`FLEET_CONFIGMAP`, byte-identical in every cluster of the fleet, so one
+shared base can hold it) and the cluster's own policy entries (`SEEDS_CONFIGMAP`). Their names
+carry a hash of the content; kustomize rewrites the DaemonSet's references to both (also when
+a generator sits in another base the cluster's kustomization includes), so a change to either
+rolls the DaemonSet and each new loader pod applies the new seeds (`LOADER_SCRIPT`).
 bpf/README.md explains where the program attaches next to Cilium and why.
 """
 
@@ -12,8 +15,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 NAME = "fleet-guard"
-# Paths under clusters/<name>/. The render stage's Flux wiring turns the text files of
-# guard/seeds/ into the ConfigMap fleetc-guard-seeds; the JSON twin stays out of it (size).
+# Paths under clusters/<name>/. The render stage's Flux wiring turns the text files of a
+# directory into the ConfigMap fleetc-<directory with '-'>: guard/fleet/ -> fleetc-guard-fleet,
+# guard/seeds/ -> fleetc-guard-seeds. The JSON twins are not applied, so they stay out (size).
+FLEET_BATCH = "fleet.batch"
+FLEET_JSON = "fleet.json"
+FLEET_BATCH_PATH = f"guard/fleet/{FLEET_BATCH}"
+FLEET_JSON_PATH = f"guard/fleet/{FLEET_JSON}"
+FLEET_CONFIGMAP = "fleetc-guard-fleet"
 SEED_BATCH = "guard.batch"
 SEED_BATCH_PATH = f"guard/seeds/{SEED_BATCH}"
 SEED_JSON_PATH = "guard/guard.json"
@@ -23,14 +32,16 @@ OBJECT = "/opt/fleet-guard/guard.o"
 SEED_MOUNT = "/etc/fleet-guard"
 
 # First start on a node: load the program and pin its maps. Every start: reconcile the maps
-# with the seed in place (delete entries the seed no longer has, then update every entry;
-# each change is atomic, and nothing is ever unloaded, so the guard never fails open), then
-# attach on each device, both directions, ahead of Cilium (bpf/README.md): with tcx, at the
-# head of the chain through a bpf_link pinned under $PIN_DIR/links (guard-attach keeps a live
-# one, so a rerun changes nothing); without tcx (GUARD_HOOK=auto probes each device), a legacy
-# tc filter at preference 1, added only when absent. Whatever the other hook or a device no
-# longer listed still holds of ours is detached. GUARD_ENABLED=false detaches everything and
-# unpins program and maps. Needs bpftool, guard-attach, tc, ip, jq, awk, sed, sort, comm.
+# with the seed in place, the union of $FLEET_BATCH and $SEED_BATCH (delete entries neither
+# file has, so an entry moving from one file to the other is kept; then update every entry,
+# fleet-wide first; each change is atomic, and nothing is ever unloaded, so the guard never
+# fails open), then attach on each device, both directions, ahead of Cilium (bpf/README.md):
+# with tcx, at the head of the chain through a bpf_link pinned under $PIN_DIR/links
+# (guard-attach keeps a live one, so a rerun changes nothing); without tcx (GUARD_HOOK=auto
+# probes each device), a legacy tc filter at preference 1, added only when absent. Whatever
+# the other hook or a device no longer listed still holds of ours is detached.
+# GUARD_ENABLED=false detaches everything and unpins program and maps. Needs bpftool,
+# guard-attach, tc, ip, jq, awk, sed, sort, comm.
 LOADER_SCRIPT = """\
 set -eu
 mountpoint -q "$BPFFS" || mount -t bpf bpf "$BPFFS"
@@ -53,7 +64,7 @@ if [ "${GUARD_ENABLED:-true}" = false ]; then
   [ "${GUARD_ONESHOT:-}" = 1 ] || exec sleep infinity
   exit 0
 fi
-seed="$SEED_DIR/$SEED_BATCH"
+fleet="$SEED_DIR/$FLEET_BATCH" seed="$SEED_DIR/$SEED_BATCH"
 if [ -z "$prog" ]; then
   mkdir -p "$PIN_DIR"
   bpftool prog load "$OBJECT" "$PIN_DIR/prog" type classifier pinmaps "$PIN_DIR"
@@ -64,13 +75,14 @@ work=$(mktemp -d)
 for map in guard_cidrs guard_pairs guard_policy; do
   bpftool -j map dump pinned "$PIN_DIR/$map" \\
     | jq -r '.[] | .key | map(ltrimstr("0x")) | join(" ")' | sort > "$work/have"
-  sed -n "s#^map update pinned $PIN_DIR/$map key hex \\(.*\\) value hex .*#\\1#p" "$seed" \\
-    | sort > "$work/want"
+  sed -n "s#^map update pinned $PIN_DIR/$map key hex \\(.*\\) value hex .*#\\1#p" \\
+    "$fleet" "$seed" | sort > "$work/want"
   comm -23 "$work/have" "$work/want" | sed "s#^#map delete pinned $PIN_DIR/$map key hex #" \\
     >> "$work/stale"
 done
 [ ! -s "$work/stale" ] || bpftool batch file "$work/stale"
 rm -r "$work"
+bpftool batch file "$fleet"
 bpftool batch file "$seed"
 mkdir -p "$links"
 attached= pinned=
@@ -101,7 +113,7 @@ for pin in "$links"/*; do # links of another hook, or of a device no longer list
   case " $pinned " in *" ${pin##*/} "*) continue ;; esac
   [ ! -e "$pin" ] || guard-attach detach "$pin"
 done
-echo "fleet guard seeded ($(grep -c '^map update' "$seed") entries) on:$attached"
+echo "fleet guard seeded ($(cat "$fleet" "$seed" | grep -c '^map update') entries) on:$attached"
 [ "${GUARD_ONESHOT:-}" = 1 ] || exec sleep infinity
 """
 
@@ -135,18 +147,19 @@ class GuardSpec(Protocol):
     def namespace(self) -> str: ...
 
 
-def seed_configmap_generator(guard: GuardSpec) -> dict[str, Any]:
-    """The `configMapGenerator` entry of a cluster's kustomization.yaml for the seeds.
+def seed_configmap_generators(guard: GuardSpec) -> list[dict[str, Any]]:
+    """The `configMapGenerator` entries of a cluster's kustomization.yaml for the seeds, as
+    the render stage's Flux wiring derives them from the seed directories.
 
-    Only the batch file goes in: it is what the loader applies, and a ConfigMap holds at most
-    1 MiB: the batch of bench/guard.py's 511-cluster fleet is 0.75 MB, its JSON twin (for
-    people and tools, kept beside it in git) another 0.98 MB.
+    Only the batch files go in: they are what the loader applies, and a ConfigMap holds at
+    most 1 MiB (each file is judged on its own: `budget-object-size`); the fleet-wide batch of
+    511 clusters with three ranges each is about 0.44 MB, its JSON twin (for people and
+    tools, kept beside it in git, as the cluster's is) another 0.56 MB.
     """
-    return {
-        "name": SEEDS_CONFIGMAP,
-        "namespace": guard.namespace,
-        "files": [SEED_BATCH_PATH],
-    }
+    return [
+        {"name": FLEET_CONFIGMAP, "namespace": guard.namespace, "files": [FLEET_BATCH_PATH]},
+        {"name": SEEDS_CONFIGMAP, "namespace": guard.namespace, "files": [SEED_BATCH_PATH]},
+    ]
 
 
 def loader_daemonset(
@@ -166,6 +179,7 @@ def loader_daemonset(
         "PIN_DIR": PIN_DIR,
         "OBJECT": OBJECT,
         "SEED_DIR": SEED_MOUNT,
+        "FLEET_BATCH": FLEET_BATCH,
         "SEED_BATCH": SEED_BATCH,
         "GUARD_DEVICES": devices_,
         "GUARD_EXTRA_DEVICES": extra,
@@ -205,7 +219,16 @@ def loader_daemonset(
                             "name": "bpffs",
                             "hostPath": {"path": "/sys/fs/bpf", "type": "DirectoryOrCreate"},
                         },
-                        {"name": "seeds", "configMap": {"name": SEEDS_CONFIGMAP}},
+                        {
+                            # both ConfigMaps in one directory: fleet.batch and guard.batch
+                            "name": "seeds",
+                            "projected": {
+                                "sources": [
+                                    {"configMap": {"name": FLEET_CONFIGMAP}},
+                                    {"configMap": {"name": SEEDS_CONFIGMAP}},
+                                ]
+                            },
+                        },
                     ],
                 },
             },

@@ -1,8 +1,10 @@
 """Seed files for the fleet guard's maps: entries, the `bpftool batch` text, its JSON twin.
 
-`seed_entries` computes, for the nodes of one cluster, every map entry the guard needs (the
-fleet-wide `shared_entries` plus that cluster's `policy_entries`); `render_batch` and
-`render_json` write them (`compiler.guard.render_seeds` does it for many clusters at once). Entries are sorted by map (configuration first)
+`seed_entries` computes, for the nodes of one cluster, every map entry the guard needs: the
+fleet-wide `shared_entries` (the maps of `FLEET_MAPS`, the same on every node of the fleet)
+plus that cluster's `policy_entries` (`CLUSTER_MAPS`). `render_batch` and `render_json` write
+entries; `compiler.guard.render_fleet_seed` and `render_seeds` write the two seed files a node
+applies, the fleet-wide one and its cluster's. Entries are sorted by map (configuration first)
 and then by key in reading order (addresses and cluster pairs before prefix lengths), each
 with a comment naming where it came from, so a diff of two seeds reads like a diff of rules.
 """
@@ -26,6 +28,10 @@ from compiler.guard.model import (
 )
 
 DEFAULT_PIN_DIR = "/sys/fs/bpf/fleet-guard"
+FLEET_MAPS: tuple[MapSpec, ...] = (layout.CONFIG_MAP, layout.DEFAULTS, layout.CIDRS)
+"""The maps `shared_entries` fills: the same on every node of the fleet."""
+CLUSTER_MAPS: tuple[MapSpec, ...] = (layout.PAIRS, layout.POLICY)
+"""The maps `policy_entries` fills: what differs from one cluster to the next."""
 _MAP_ORDER = {spec.name: index for index, spec in enumerate(layout.MAPS)}
 
 
@@ -229,13 +235,18 @@ def json_row(entry: SeedEntry) -> str:
     )
 
 
-def json_document(meta: Mapping[str, Any], rows: Mapping[str, Sequence[str]]) -> str:
-    """Assemble the twin from `meta` and each map's pre-rendered entry rows."""
+def json_document(
+    meta: Mapping[str, Any],
+    rows: Mapping[str, Sequence[str]],
+    maps: Sequence[MapSpec] = layout.MAPS,
+) -> str:
+    """Assemble the twin from `meta` and each map's pre-rendered entry rows. Of `maps`, those
+    the program writes are listed only when given rows."""
     lines = ["{"]
     for name in sorted(meta):
         lines.append(f"  {json.dumps(name)}: {json.dumps(meta[name], sort_keys=True)},")
     lines.append('  "maps": {')
-    shown = [s for s in layout.MAPS if rows.get(s.name) or s not in layout.PROGRAM_WRITTEN]
+    shown = [s for s in maps if rows.get(s.name) or s not in layout.PROGRAM_WRITTEN]
     for index, spec in enumerate(shown):
         head = f'    "{spec.name}": {{"type": "{spec.type}", "maxEntries": {spec.max_entries},'
         entries = rows.get(spec.name, ())

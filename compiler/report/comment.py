@@ -35,7 +35,7 @@ REST = {
     "none": "`fleetc diff -o markdown --budget none`",
 }
 MARKER = "<!-- fleetc-diff:{fleet} -->"
-GUARD_SEEDS = ("/guard/seeds/", "/guard/guard.json")
+GUARD_SEEDS = ("/guard/fleet/", "/guard/seeds/", "/guard/guard.json")
 FLOOR = 10
 """Items of each kind shown before any kind gets more (when that many fit)."""
 MAX_GRAPH_EDGES = 40

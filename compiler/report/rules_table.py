@@ -11,7 +11,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "budget-object-size": (
         "Secrets, CEL, expectations and budgets",
-        "a file Flux applies (an object, or a `configMapGenerator` source such as the guard's seed batch) from 80 % of Kubernetes' 1 MiB per object; judged by `render` (and `render --check`, `commit`) as it serializes, at the policy, service or cluster the file came from. An error writes nothing.",
+        "a file Flux applies (an object, or a `configMapGenerator` source such as the guard's seed batch) from 80 % of Kubernetes' 1 MiB per object; judged by `render` (and `render --check`, `commit`) as it serializes, at the policy, service or cluster the file came from (`spec.clusters` for the guard's fleet-wide seeds, which grow with the clusters' ranges). An error writes nothing.",
     ),
     "budget-policy-map": (
         "Secrets, CEL, expectations and budgets",

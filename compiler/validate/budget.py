@@ -145,12 +145,14 @@ class ObjectSizes:
     """Judges each applied file's size as `compiler.emit.serialize.stream` produces it.
 
     Findings go to `diags`, at the fleet.yaml entry the file came from (its `File.origin`
-    names a policy, a cluster or a service); a file of none of them is blamed on ``spec``.
+    names a policy, a cluster or a service, or else a section such as ``spec.clusters``, as
+    the guard's fleet-wide seeds do); a file of none of them is blamed on ``spec``.
     """
 
     _ORIGIN = re.compile(
         r"^(?:policy (?P<policy>\S+)|service (?P<service>\S+/\S+))|cluster (?P<cluster>\S+)"
     )
+    _SECTION = re.compile(r"\bspec\.(\w+)")
 
     def __init__(self, doc: Document, fleet: Fleet) -> None:
         self.doc = doc
@@ -190,4 +192,8 @@ class ObjectSizes:
                 path = self._index[kind].get(name) if name else None
                 if path is not None and self.doc.exists(path):
                     return path
+        for section in self._SECTION.finditer(origin or ""):
+            found_path: tuple[str | int, ...] = ("spec", section.group(1))
+            if self.doc.exists(found_path):
+                return found_path
         return ("spec",)
