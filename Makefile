@@ -55,8 +55,8 @@ rules:
 goldens:
 	FLEETC_UPDATE_GOLDENS=1 $(BIN)/pytest -q tests/test_goldens.py
 
-# Benchmarks (bench/run.py): every size (~30-40 min), up to 100 clusters (~2 min), or only
-# the sizes issue 17's output and floor targets are judged at (~5-10 min).
+# Benchmarks (bench/run.py): every size (~40 min), up to 100 clusters (~2 min), or only the
+# sizes issue 17's output and floor targets are judged at (~7 min).
 bench:
 	$(BIN)/python bench/run.py
 

@@ -29,7 +29,10 @@ ext4 without a journal (these machines) the inode allocator skips inodes freed i
 minutes (``recently_deleted``), so creating files right after deleting half a million is up
 to seven times slower in system time; a cold render measured after that measures the
 deletion. So every repeated cold render and copy gets a directory of its own: the full run
-needs about 12 GB of temporary space (``TMPDIR``), ``--targets`` about 5 GB.
+needs about 30 GB of temporary space (``TMPDIR``; small files take whole blocks, so about
+twice the output bytes), ``--targets`` about 8 GB. The run deletes its trees when it ends,
+which puts the next few minutes in that shadow: runs back to back, the second one's cold
+renders and copies come out slower (a 255-cluster copy took 13.8 s right after, 2.5 s later).
 
 Prints a table and the targets (`bench/targets.py`: issue 17's, and issue 8's still held)
 with pass/fail, and writes every figure to ``<results>/run-<label>.json`` (default
@@ -37,7 +40,7 @@ with pass/fail, and writes every figure to ``<results>/run-<label>.json`` (defau
 when a target measured in the run is missed; a target whose size was not run is reported as
 not measured. ``--quick`` (up to 100 clusters) takes about 2 minutes on 2 cores,
 ``--targets`` (the output-growth pair 128/2500/1000 and 256/5000/2000, and 255/5000/2000)
-about 5-10, the full run (to 511/20,000/5,000) about 30-40.
+about 7 (2 of them deleting the trees at the end), the full run (to 511/20,000/5,000) about 40.
 """
 
 from __future__ import annotations
