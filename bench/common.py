@@ -8,6 +8,8 @@ while a benchmark runs would otherwise force a full re-render and spoil the meas
 
 from __future__ import annotations
 
+import compileall
+import json
 import os
 import shutil
 import statistics
@@ -68,8 +70,22 @@ def timed(fn: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - started, result
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    return {"min": min(samples), "median": statistics.median(samples), "max": max(samples)}
+def summary(samples: list[float]) -> dict[str, Any]:
+    """Median, min and max of repeated timings, with the samples themselves."""
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "runs": list(samples),
+    }
+
+
+def ratio(num: dict[str, Any], den: dict[str, Any]) -> dict[str, float]:
+    """Two summaries compared: median to median and min to min (each measured in this run)."""
+    return {
+        "median": num["median"] / den["median"],
+        "min": num["min"] / den["min"],
+    }
 
 
 def fleetc_argv() -> list[str]:
@@ -79,11 +95,21 @@ def fleetc_argv() -> list[str]:
 
 
 def frozen_code(work: Path) -> dict[str, str]:
-    """An environment running ``python -m compiler`` from a private copy of the package."""
+    """An environment running ``python -m compiler`` from a private copy of the package, with
+    a cache directory of this run (so figures do not depend on what the user's cache holds).
+
+    Children must run with a working directory outside the checkout: ``-m`` puts the working
+    directory first on the path, ahead of PYTHONPATH, and from the checkout it would run the
+    live package instead of the copy.
+    """
     target = work / "code" / "compiler"
     if not target.exists():
         shutil.copytree(ROOT / "compiler", target, ignore=shutil.ignore_patterns("__pycache__"))
-    return {**os.environ, "PYTHONPATH": str(work / "code")}
+        # byte-compiled once here, so no measured child pays for compiling fleetc's modules
+        compileall.compile_dir(target, quiet=1)
+    cache = work / "code" / "cache"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return {**os.environ, "PYTHONPATH": str(work / "code"), "XDG_CACHE_HOME": str(cache)}
 
 
 def stamps(root: Path) -> dict[str, tuple[int, int]]:
@@ -96,29 +122,51 @@ def stamps(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def libyaml_floor(objects: list[dict[str, Any]]) -> tuple[str, float]:
-    """Seconds to dump `objects` with libyaml alone, in one stream: the serialization floor."""
-    try:
-        import yaml  # type: ignore[import-untyped]
+def distinct_objects(contents: list[Any]) -> list[dict[str, Any]]:
+    """The dict contents of compiled files, each object once: by identity, then by content."""
+    by_id = {id(c): c for c in contents if isinstance(c, dict)}
+    seen: set[str] = set()
+    out = []
+    for obj in by_id.values():
+        key = json.dumps(obj, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(obj)
+    return out
 
-        dumper = yaml.CSafeDumper
 
-        def dump() -> None:
-            # one stream for all objects: the cheapest way to drive libyaml from Python
-            yaml.dump_all(objects, Dumper=dumper, default_flow_style=False, sort_keys=True)
+def json_floor(objects: list[dict[str, Any]]) -> float:
+    """Seconds for C ``json.dumps`` of each object: serializing them at C speed, no more."""
+    dumps = json.dumps  # default arguments: the C encoder, no indent, keys as they are
+    return timed(lambda: [dumps(obj) for obj in objects])[0]
 
-        return "PyYAML CSafeDumper", timed(dump)[0]
-    except (ImportError, AttributeError):
-        import io
 
-        from ruamel.yaml import YAML
+def tree_bytes(root: Path) -> dict[str, int]:
+    """Bytes of every file under `root`, by top-level entry (``clusters/``, ``.fleetc/``...).
 
-        yaml_rt = YAML(typ="safe", pure=False)
+    Nothing about the layout is assumed: whatever `root` holds is counted under its first
+    path component (a directory gets a trailing ``/``), files directly in `root` under ``./``.
+    """
+    split: dict[str, int] = {}
+    for dirpath, _, files in os.walk(root):
+        rel = Path(dirpath).relative_to(root).parts
+        top = f"{rel[0]}/" if rel else "./"
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            split[top] = split.get(top, 0) + st.st_size
+    return dict(sorted(split.items()))
 
-        def dump_ruamel() -> None:
-            yaml_rt.dump_all(objects, io.StringIO())
 
-        return "ruamel C emitter", timed(dump_ruamel)[0]
+def editor(path: Path) -> Callable[[], None]:
+    """A function that changes a comment at the end of `path`: the next run is a cache miss."""
+    text = path.read_text()
+    count = [0]
+
+    def edit() -> None:
+        count[0] += 1
+        path.write_text(f"{text}# edit {count[0]}\n")
+
+    return edit
 
 
 def git_sha() -> str:

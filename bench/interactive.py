@@ -30,13 +30,12 @@ import shutil
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import run_child  # noqa: E402
+from bench.common import editor, run_child  # noqa: E402
 from bench.fleetgen import generate  # noqa: E402
 
 START = "python -c pass"
@@ -75,18 +74,6 @@ def first_flow(text: str) -> tuple[str, str]:
         f"{a['namespace']}/{a['name']}@{a['clusters'][0]}",
         f"{b['namespace']}/{b['name']}@{b['clusters'][0]}",
     )
-
-
-def editor(path: Path) -> Callable[[], None]:
-    """A function that changes a comment at the end of `path`: the next run is a miss."""
-    text = path.read_text()
-    count = [0]
-
-    def edit() -> None:
-        count[0] += 1
-        path.write_text(f"{text}# edit {count[0]}\n")
-
-    return edit
 
 
 def verdict(name: str, median: float, start: float) -> str:

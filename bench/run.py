@@ -1,49 +1,56 @@
 """The benchmark suite (`make bench`): every command at several fleet sizes, against baselines.
 
-    .venv/bin/python bench/run.py [--quick] [--label NAME] [--only 255/5000/2000]
+    .venv/bin/python bench/run.py [--quick | --targets | --only 255/5000/2000 ...]
+                                  [--repeat N] [--label NAME] [--results DIR]
 
 For each synthetic fleet (`bench/fleetgen.py`, seed 0; sizes below, one of them also with
-CEL selectors) it measures, in fresh processes as users run them:
+CEL selectors) it measures, in fresh processes as users run them (`bench/measure.py` says
+how each is repeated and paired with its baseline):
 
-- ``fleetc validate`` (at 50/500/200 interleaved with a bare ``python -c pass``, repeated);
-- ``fleetc render`` cold into an empty directory, then again unchanged (must write nothing:
-  every file's mtime and inode kept);
-- ``fleetc diff --base HEAD`` in a git repo with the fleet committed and one policy changed
-  in the working tree;
-- ``fleetc explain`` of one flow, and the same query in-process after loading;
+- ``fleetc render`` cold into fresh directories, each followed by the floor's ``cp -r`` of
+  the tree it wrote, and its output bytes split by top-level directory;
+- at full sizes also: ``fleetc validate`` (a cache miss each run) and ``fleetc explain`` of
+  one flow (a hit, after one warm-up), both against ``python -c pass``; the unchanged
+  re-render (must write nothing: every file's mtime and inode kept) and the re-render after
+  one policy changed (time and files written); ``fleetc diff --base HEAD`` of that change;
+  ``kubectl kustomize`` of a sample of cluster directories, extrapolated by count;
 
-and in-process: compile, serialize (canonical YAML + headers), and the serialization floor
-(the same objects dumped with PyYAML's CSafeDumper in one stream). ``kubectl kustomize``
-builds the rendered cluster directories; at large sizes a sample of them, extrapolated by
-their count (the table says so). Peak memory is each child's own ``ru_maxrss`` (wait4).
+and in-process: compile, serialize (canonical YAML + headers), and the floor's other half,
+C ``json.dumps`` of the distinct objects compiled. The floor is ``cp -r`` + json: writing the
+same bytes as files and serializing the objects at C speed. ``validate`` of the example
+fleet (CEL guardrails) against start-up is measured once per run. Every timing is repeated
+(``--repeat``, at least 3); tables show medians, the JSON keeps min, max and every run.
+Peak memory is each child's own ``ru_maxrss`` (wait4); a cold render's is fleetc's plus
+that of its staging helper (``compiler.emit.stage``, measured once per run by staging 20,000
+files through it).
 
 Rendered trees are kept until the whole run ends, never deleted between measurements: on an
 ext4 without a journal (these machines) the inode allocator skips inodes freed in the last
 minutes (``recently_deleted``), so creating files right after deleting half a million is up
 to seven times slower in system time; a cold render measured after that measures the
-deletion. The run's temporary directory needs about 2.5 GB.
+deletion. So every repeated cold render and copy gets a directory of its own: the full run
+needs about 30 GB of temporary space (``TMPDIR``; small files take whole blocks, so about
+twice the output bytes), ``--targets`` about 8 GB. The run deletes its trees when it ends,
+which puts the next few minutes in that shadow: runs back to back, the second one's cold
+renders and copies come out slower (a 255-cluster copy took 13.8 s right after, 2.5 s later).
 
-Peak memory of a cold render is fleetc's own ``ru_maxrss`` plus that of its staging helper
-(``compiler.emit.stage``, measured once per run by staging 20,000 files through it).
-
-Prints a table and the targets of issue 8 with pass/fail, and writes every figure to
-``bench/results/run-<label>.json`` (git-ignored) with the commit, so runs can be compared.
-Exit status 1 when a target measured in the run is missed. On 2 cores the full run takes
-about 15 minutes (the 511-cluster fleet is half of it), ``--quick`` (up to 100 clusters)
-about 1.5 minutes; targets of sizes not run are reported as not measured.
+Prints a table and the targets (`bench/targets.py`: issue 17's, and issue 8's still held)
+with pass/fail, and writes every figure to ``<results>/run-<label>.json`` (default
+``bench/results/``, git-ignored) with the commit, so runs can be compared. Exit status 1
+when a target measured in the run is missed; a target whose size was not run is reported as
+not measured. ``--quick`` (up to 100 clusters) takes about 2 minutes on 2 cores,
+``--targets`` (the output-growth pair 128/2500/1000 and 256/5000/2000, and 255/5000/2000)
+about 7 (2 of them deleting the trees at the end), the full run (to 511/20,000/5,000) about 40.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
+import re
 import resource
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,18 +61,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
-    RESULTS,
-    frozen_code,
-    git_sha,
-    libyaml_floor,
-    run_child,
-    stamps,
-    summary,
-    timed,
-)
+from bench import measure  # noqa: E402
+from bench.common import RESULTS, frozen_code, git_sha, run_child  # noqa: E402
 from bench.fleetgen import generate  # noqa: E402
-from bench.targets import evaluate, table  # noqa: E402
+from bench.table import table  # noqa: E402
+from bench.targets import evaluate  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ class Size:
     services: int
     policies: int
     cel: bool = False
+    full: bool = True
+    """False: render and floor only (the output-growth pair needs no more)."""
 
     @property
     def label(self) -> str:
@@ -81,12 +83,16 @@ class Size:
         return f"{self.clusters}/{self.services}/{self.policies}{cel}"
 
 
+# the output-growth pair (issue 17 target 4): equal density per cluster, twice the clusters
+GROWTH = [Size(128, 2500, 1000, full=False), Size(256, 5000, 2000, full=False)]
 FULL = [
     Size(10, 200, 50),
     Size(50, 500, 200),
     Size(100, 2000, 500),
+    GROWTH[0],
     Size(255, 5000, 2000),
     Size(255, 5000, 2000, cel=True),
+    GROWTH[1],
     Size(511, 20000, 5000),
 ]
 QUICK = [
@@ -95,163 +101,26 @@ QUICK = [
     Size(100, 2000, 500),
     Size(100, 2000, 500, cel=True),
 ]
-VALIDATE_TARGET = Size(50, 500, 200)
-FLOOR_SAMPLE = 30_000  # objects dumped for the floor; more are extrapolated by count
+TARGETS = [*GROWTH, Size(255, 5000, 2000)]
 KUSTOMIZE_SAMPLE = 12  # cluster directories built with kubectl kustomize at most
+CONTOSO = ROOT / "fleets" / "contoso" / "fleet.yaml"
 
 
-def python_m() -> list[str]:
-    return [sys.executable, "-m", "compiler"]
-
-
-def bench_validate(fleet: Path, env: dict[str, str], repeat: int, baseline: bool) -> dict[str, Any]:
-    argv = [*python_m(), "validate", str(fleet)]
-    bare = [sys.executable, "-c", "pass"]
-    run_child(argv, env=env)  # warm the page cache and .pyc files
-    runs, bares, rss = [], [], 0
-    for _ in range(repeat):
-        child = run_child(argv, env=env)
-        runs.append(child.seconds)
-        rss = max(rss, child.rss)
-        if baseline:  # interleaved, so a busy machine slows both alike
-            bares.append(run_child(bare).seconds)
-    out: dict[str, Any] = {"seconds": summary(runs), "rss": rss}
-    if baseline:
-        out["python_pass"] = summary(bares)
-        # a busy machine can flatter either ratio; the worse of the two is held to the target
-        out["ratio"] = max(
-            statistics.median(runs) / statistics.median(bares), min(runs) / min(bares)
-        )
-    return out
-
-
-def bench_render(work: Path, env: dict[str, str]) -> dict[str, Any]:
-    argv = [*python_m(), "render", "fleet.yaml", "--out", "rendered"]
-    cold = run_child(argv, cwd=work, env=env)
-    out = work / "rendered"
-    before = stamps(out)
-    warm = run_child(argv, cwd=work, env=env)
-    rewritten = sorted(p for p, s in stamps(out).items() if before.get(p) != s)
-    files = len(before)
-    size = sum(os.path.getsize(p) for p in before)
-    return {
-        "cold_s": cold.seconds,
-        "cold_rss": cold.rss,
-        "unchanged_s": warm.seconds,
-        "unchanged_rss": warm.rss,
-        "unchanged_rewritten": len(rewritten),
-        "files": files,
-        "bytes": size,
-    }
-
-
-def bench_kustomize(out: Path, sample: int) -> dict[str, Any]:
-    kubectl = shutil.which("kubectl")
-    roots = sorted(p.parent for p in (out / "clusters").glob("*/kustomization.yaml"))
-    if kubectl is None or not roots:
-        return {"dirs": len(roots), "sampled": 0, "seconds": None}
-    step = max(1, len(roots) // sample)
-    picked = roots[::step][:sample]
-    times = [run_child([kubectl, "kustomize", str(root)]).seconds for root in picked]
-    return {
-        "dirs": len(roots),
-        "sampled": len(picked),
-        "sample_s": sum(times),
-        # every directory is built by its own kubectl run, as a user (or Flux) would
-        "seconds": statistics.fmean(times) * len(roots),
-    }
-
-
-def edit_one_policy(text: str) -> str:
-    """The fleet with its first allow policy turned into a deny: one policy changed."""
-    changed = text.replace("      action: allow\n", "      action: deny\n", 1)
-    assert changed != text, "the generated fleet has no allow policy"
-    return changed
-
-
-def bench_diff(work: Path, env: dict[str, str]) -> dict[str, Any]:
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "add", "fleet.yaml")
-    git("-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "f")
-    fleet = work / "fleet.yaml"
-    fleet.write_text(edit_one_policy(fleet.read_text()))
-    child = run_child(
-        [*python_m(), "diff", "fleet.yaml", "--base", "HEAD", "-o", "json"], cwd=work, env=env
-    )
-    report = json.loads(child.stdout)
-    return {"seconds": child.seconds, "rss": child.rss, "report_keys": sorted(report)}
-
-
-def in_process(data: bytes, floor_sample: int) -> tuple[dict[str, Any], list[str]]:
-    """compile / serialize / explain after load / the libyaml floor, and one explain query."""
-    from compiler import __version__
-    from compiler.commands.explain import enforcing_objects
-    from compiler.diagnostics import Diagnostics
-    from compiler.emit.serialize import stream
-    from compiler.pipeline import check, compile_fleet
-    from compiler.reach import Endpoint, decide
-    from compiler.resolve import resolve
-
-    diags = Diagnostics()
-    t_compile, compiled = timed(lambda: compile_fleet(data, "fleet.yaml", diags))
-    assert compiled is not None, diags.sorted()[:5]
-    name = compiled.checked.fleet.metadata.name
-    files = compiled.files
-    del compiled
-    # consumed and dropped as it comes, as `fleetc render` does
-    t_serialize, _ = timed(
-        lambda: sum(len(b) for _, b in stream(files, name, "fleet.yaml", data, __version__))
-    )
-    objects = [f.content for f in files if isinstance(f.content, dict)]
-    step = max(1, len(objects) // floor_sample)
-    sampled = objects[::step]
-    floor_name, floor_s = libyaml_floor(sampled)
-    floor_s *= len(objects) / len(sampled)
-    del objects, sampled
-    gc.collect()
-
-    t_load, resolved = timed(
-        lambda: resolve(*_checked(check(data, "fleet.yaml", Diagnostics())), Diagnostics())
-    )
-    src_svc, dst_svc = resolved.services[0], resolved.services[-1]
-    port = dst_svc.ports[0]
-    src = Endpoint(src_svc.clusters[0], src_svc.namespace, src_svc.selector)
-    dst = Endpoint(dst_svc.clusters[0], dst_svc.namespace, dst_svc.selector)
-    queries = []
-    for _ in range(5):
-        started = time.perf_counter()
-        decision = decide(resolved, src, dst, port.protocol, port.port)
-        enforcing_objects(resolved, decision, src, dst)
-        queries.append(time.perf_counter() - started)
-    query = [
-        "--from",
-        f"{src_svc.namespace}/{src_svc.name}@{src_svc.clusters[0]}",
-        "--to",
-        f"{dst_svc.namespace}/{dst_svc.name}@{dst_svc.clusters[0]}",
-        "--port",
-        f"{port.port}/{port.protocol}",
-    ]
-    figures = {
-        "compile_s": t_compile,
-        "serialize_s": t_serialize,
-        "floor": floor_name,
-        "floor_s": floor_s,
-        "floor_sampled": step > 1,
-        "explain_load_s": t_load,
-        "explain_query_s": statistics.median(queries),
-    }
-    return figures, query
-
-
-def _checked(checked: Any) -> tuple[Any, Any]:
-    assert checked is not None
-    return checked.doc, checked.fleet
+def parse_size(label: str) -> Size:
+    """A size from its label (``255/5000/2000``, ``+cel`` for CEL selectors): a known one
+    keeps what it measures, any other is measured in full."""
+    for size in [*FULL, *QUICK]:
+        if size.label == label:
+            return size
+    match = re.fullmatch(r"(\d+)/(\d+)/(\d+)(\+cel)?", label)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {label!r} (want C/S/P or C/S/P+cel)")
+    c, s, p = (int(g) for g in match.groups()[:3])
+    return Size(c, s, p, cel=match.group(4) is not None)
 
 
 def bench_size(size: Size, root: Path, repeat: int, kustomize: int) -> dict[str, Any]:
+    """Every measurement of one fleet size, in a directory of its own under `root`."""
     work = root / size.label.replace("/", "-").replace("+", "-")
     work.mkdir()
     text = generate(size.clusters, size.services, size.policies, cel=size.cel, seed=0)
@@ -263,23 +132,27 @@ def bench_size(size: Size, root: Path, repeat: int, kustomize: int) -> dict[str,
             "services": size.services,
             "policies": size.policies,
             "cel": size.cel,
+            "full": size.full,
             "fleet_bytes": len(text.encode()),
         }
     }
-    print(f"[{time.strftime('%H:%M:%S')}] {size.label}: validate", flush=True)
-    is_target = size == VALIDATE_TARGET
-    result["validate"] = bench_validate(
-        work / "fleet.yaml", env, repeat if is_target else 1, baseline=is_target
-    )
-    print(f"[{time.strftime('%H:%M:%S')}] {size.label}: render", flush=True)
-    result["render"] = bench_render(work, env)
-    print(f"[{time.strftime('%H:%M:%S')}] {size.label}: in-process", flush=True)
-    result["inproc"], query = in_process(text.encode(), FLOOR_SAMPLE)
-    explain = run_child([*python_m(), "explain", "fleet.yaml", *query], cwd=work, env=env)
-    result["explain"] = {"query": query, "seconds": explain.seconds, "rss": explain.rss}
-    print(f"[{time.strftime('%H:%M:%S')}] {size.label}: kustomize, diff", flush=True)
-    result["kustomize"] = bench_kustomize(work / "rendered", kustomize)
-    result["diff"] = bench_diff(work, env)  # rendered/ stays: see the module docstring
+
+    def step(what: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {size.label}: {what}", flush=True)
+
+    if size.full:
+        step("validate")
+        result["validate"] = measure.validate(work, text, env, repeat)
+    step("render")
+    result["render"] = measure.render(work, text, env, repeat, size.full)
+    step("in-process")
+    result["inproc"], query = measure.in_process(text.encode(), repeat, size.full)
+    result["floor"] = measure.floor(result["render"], result["inproc"])
+    if size.full:
+        step("explain, diff, kustomize")
+        result["explain"] = measure.explain(work, query, env, repeat)
+        result["diff"] = measure.diff(work, text, env, repeat)
+        result["kustomize"] = measure.kustomize(work / "cold-1" / "rendered", kustomize, repeat)
     return result
 
 
@@ -299,50 +172,63 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 def helper_rss(env: dict[str, str], files: int = 20_000) -> int:
     """Peak RSS of the staging helper (the one child of that script) staging `files`."""
     argv = [sys.executable, "-c", HELPER_RSS, str(files)]
-    return int(run_child(argv, cwd=ROOT, env=env).stdout)
+    return int(run_child(argv, cwd=Path(tempfile.gettempdir()), env=env).stdout)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="sizes up to 100 clusters")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--quick", action="store_true", help="sizes up to 100 clusters")
+    which.add_argument(
+        "--targets",
+        action="store_true",
+        help="only what issue 17 judges: 128/2500/1000, 256/5000/2000 and 255/5000/2000",
+    )
+    which.add_argument(
+        "--only", action="append", type=parse_size, help="run only these sizes (e.g. 10/200/50)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of every timing (>= 3)")
     parser.add_argument("--label", default=None, help="results go to run-<label>.json")
-    parser.add_argument("--only", action="append", help="run only these sizes (e.g. 10/200/50)")
-    parser.add_argument("--repeat", type=int, default=None, help="validate runs at 50/500/200")
-    args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--kustomize", type=int, default=None, help="cluster dirs to build")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else TARGETS if args.targets else FULL
     if args.only:
-        sizes = [s for s in [*FULL, *QUICK] if s.label in args.only]
-        sizes = [s for i, s in enumerate(sizes) if s not in sizes[:i]]
-    repeat = args.repeat or (5 if args.quick else 9)
-    kustomize = 4 if args.quick else KUSTOMIZE_SAMPLE
-    label = args.label or ("quick" if args.quick else "full")
+        sizes = [s for i, s in enumerate(args.only) if s not in args.only[:i]]
+    repeat = max(3, args.repeat)
+    kustomize = args.kustomize or (4 if args.quick else KUSTOMIZE_SAMPLE)
+    label = args.label or ("quick" if args.quick else "targets" if args.targets else "full")
     results: dict[str, Any] = {
         "label": label,
         "commit": git_sha(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "repeat": repeat,
         "loadavg_before": os.getloadavg(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "sizes": [],
     }
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fleetc-bench-") as tmp:
+        env = frozen_code(Path(tmp))
+        print(f"[{time.strftime('%H:%M:%S')}] contoso: validate", flush=True)
+        results["contoso_validate"] = measure.contoso(Path(tmp), CONTOSO, env, repeat)
         for size in sizes:
             results["sizes"].append(bench_size(size, Path(tmp), repeat, kustomize))
         # last: it creates and deletes files, which would slow the next cold render
-        results["helper_rss"] = helper_rss(frozen_code(Path(tmp)))
+        results["helper_rss"] = helper_rss(env)
         for size in results["sizes"]:
             size["render"]["helper_rss"] = results["helper_rss"]
     results["wall_s"] = time.perf_counter() - started
     results["loadavg_after"] = os.getloadavg()
     # the in-process figures (compile, serialize, floor) ran in this process
     results["self_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    results["targets"] = evaluate(results["sizes"])
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"run-{label}.json"
+    results["targets"] = evaluate(results)
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"run-{label}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"results: {path.relative_to(ROOT)}")
+    print(f"results: {path}")
     return 0 if all(t["ok"] is not False for t in results["targets"]) else 1
 
 
