@@ -10,6 +10,7 @@ import random
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -159,3 +160,18 @@ def test_references_reads_what_pack_writes() -> None:
     assert found
     assert references("resources:\n- ../../shared/abc\n- policies/x.yaml\n") == ["abc"]
     assert references("- ../x/shared/abc\n- ../../shared/a/b\n") == []
+
+
+def _fleet_bytes(tree: dict[str, Any]) -> int:
+    return sum(len(data) for path, data in tree.items() if not path.startswith("bootstrap/"))
+
+
+def test_what_flux_applies_grows_linearly_at_equal_density() -> None:
+    """Twice the clusters, services and policies: at most 2.3x the bytes Flux reads (the
+    day-0 bootstrap files, one complete values file per cluster by contract, aside)."""
+    sizes = []
+    for clusters in (8, 16):
+        compiled = _compiled(generate(clusters, clusters * 10, clusters * 4, seed=1))
+        tree = build_tree(pack(compiled.files, "fleet.yaml"), "f", "fleet.yaml", b"", "0")
+        sizes.append(_fleet_bytes(tree))
+    assert sizes[1] <= 2.3 * sizes[0], sizes
