@@ -199,18 +199,23 @@ def kustomize(out: Path, sample: int, repeat: int) -> dict[str, Any]:
     return {"dirs": len(roots), "sampled": len(picked), "seconds": summary(rounds)}
 
 
-def in_process(data: bytes, repeat: int, full: bool) -> tuple[dict[str, Any], list[str]]:
-    """compile / serialize / the floor's json half, repeated; at `full` sizes also explain's
-    load (check + resolve) and query in-process. Returns the figures and one explain query."""
+def in_process(
+    data: bytes, repeat: int, full: bool, work: Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """compile / pack / serialize / the floor's json half, repeated; with `work`, the output
+    phase as `fleetc render` runs it (pack, serialize, write into a fresh directory under
+    `work`, kept); at `full` sizes also explain's load (check + resolve) and query
+    in-process. Returns the figures and one explain query."""
     from compiler import __version__
     from compiler.diagnostics import Diagnostics
     from compiler.emit.serialize import stream
+    from compiler.emit.write import locked
     from compiler.pipeline import compile_fleet
 
-    compiles, serializes, dumps = [], [], []
-    files: list[Any] = []
+    compiles, packs, serializes, outputs, dumps = [], [], [], [], []
+    files: Any = ()
     name = ""
-    for _ in range(repeat):
+    for run in range(repeat):
         files = []  # the previous compile's output goes before the next one is built
         gc.collect()
         diags = Diagnostics()
@@ -218,12 +223,21 @@ def in_process(data: bytes, repeat: int, full: bool) -> tuple[dict[str, Any], li
         compiled = compile_fleet(data, "fleet.yaml", diags)
         compiles.append(time.perf_counter() - started)
         assert compiled is not None, diags.sorted()[:5]
-        name, files = compiled.checked.fleet.metadata.name, compiled.files
-        del compiled
+        name = compiled.checked.fleet.metadata.name
+        started = time.perf_counter()
+        files = compiled.written()
+        packs.append(time.perf_counter() - started)
         # consumed and dropped as it comes, as `fleetc render` does
         started = time.perf_counter()
         sum(len(b) for _, b in stream(files, name, "fleet.yaml", data, __version__))
         serializes.append(time.perf_counter() - started)
+        if work is not None:
+            out = work / f"output-{run + 1}"
+            started = time.perf_counter()
+            with locked(out, create=True) as output:
+                output.write(stream(compiled.written(), name, "fleet.yaml", data, __version__))
+            outputs.append(time.perf_counter() - started)
+        del compiled
     objects = distinct_objects([f.content for f in files])
     dicts = sum(1 for f in files if isinstance(f.content, dict))
     del files
@@ -231,11 +245,14 @@ def in_process(data: bytes, repeat: int, full: bool) -> tuple[dict[str, Any], li
         dumps.append(json_floor(objects))
     figures: dict[str, Any] = {
         "compile": summary(compiles),
+        "pack": summary(packs),
         "serialize": summary(serializes),
         "json": summary(dumps),
         "objects": dicts,
         "distinct_objects": len(objects),
     }
+    if outputs:
+        figures["output"] = summary(outputs)
     del objects
     gc.collect()
     if not full:
@@ -284,6 +301,10 @@ def floor(render_figures: dict[str, Any], inproc: dict[str, Any]) -> dict[str, A
     cp, js = render_figures["cp"], inproc["json"]
     total = {"median": cp["median"] + js["median"], "min": cp["min"] + js["min"]}
     out: dict[str, Any] = {"seconds": total, "cold_ratio": ratio(render_figures["cold"], total)}
+    if "output" in inproc:
+        # what the floor models: everything after the fleet is compiled (pack, serialize,
+        # write), against copying the tree and dumping its objects
+        out["output_ratio"] = ratio(inproc["output"], total)
     if "policy_change" in render_figures:
         out["policy_change_ratio"] = ratio(render_figures["policy_change"], total)
     return out

@@ -146,7 +146,7 @@ def bench_size(size: Size, root: Path, repeat: int, kustomize: int) -> dict[str,
     step("render")
     result["render"] = measure.render(work, text, env, repeat, size.full)
     step("in-process")
-    result["inproc"], query = measure.in_process(text.encode(), repeat, size.full)
+    result["inproc"], query = measure.in_process(text.encode(), repeat, size.full, work)
     result["floor"] = measure.floor(result["render"], result["inproc"])
     if size.full:
         step("explain, diff, kustomize")
